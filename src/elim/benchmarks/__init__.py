@@ -1,0 +1,1 @@
+"""Benchmarks behind ``elim bench NAME``: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``elim`` CLI, one module each (discovered by :mod:`elim.cli`)."""

@@ -1,0 +1,118 @@
+"""Run directories: what ``elim train`` writes and ``elim evaluate`` / ``elim predict`` read.
+
+A run directory holds
+
+- ``model.safetensors`` — the weights of :class:`elim.models.ElimModel` (no pickle, ever);
+- ``config.json`` — everything needed to rebuild the model and its preprocessing
+  (keys ``model``, ``preprocess`` and, for training runs, ``train``, ``data``, ``matching``);
+- ``metrics.json`` — the final metrics; plus logs and Lightning checkpoints under ``logs/``.
+
+Files are written atomically (temporary file in the same folder, then ``os.replace``), so an
+interrupted write never leaves a truncated file that is later trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elim.errors import CheckpointError
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+METRICS = "metrics.json"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found; is this a run directory written by `elim train`?")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
+
+
+def save_run(
+    run_dir: str | Path,
+    model: torch.nn.Module,
+    config: dict,
+    metrics: dict | None = None,
+) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and (optionally) ``metrics.json``."""
+    from safetensors.torch import save
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(run_dir / WEIGHTS, save(state))
+    write_json(run_dir / CONFIG, config)
+    if metrics is not None:
+        write_json(run_dir / METRICS, metrics)
+    return run_dir
+
+
+def load_config(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(
+            f"{run_dir}: not a directory; pass the run directory written by `elim train --out`"
+        )
+    config = read_json(run_dir / CONFIG)
+    if not isinstance(config, dict) or "model" not in config:
+        raise CheckpointError(f"{run_dir / CONFIG}: has no 'model' section; not an elim run config")
+    return config
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the model of a run directory; returns ``(model in eval mode, config)``.
+
+    Weights are read with safetensors only: a pickle (``.pt``/``.ckpt``) is refused.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    weights = run_dir / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: missing; the run did not finish writing its model")
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"{weights}: not a valid safetensors file ({err}); elim never loads pickled checkpoints"
+        ) from err
+    from elim.models import build_model
+
+    model = build_model(config["model"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{weights}: weights do not fit the model in {CONFIG}: {err}") from err
+    return model.to(device).eval(), config
