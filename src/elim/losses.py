@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["mse", "pcc", "ccc", "pcc_loss", "ccc_loss", "va_loss", "main_loss"]
+__all__ = ["ccc", "ccc_loss", "main_loss", "mse", "pcc", "pcc_loss", "va_loss"]
 
 DEFAULT_EPS = 1e-8
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRIC_KEYS", "va_metrics", "aggregate", "format_metrics_table"]
+__all__ = ["METRIC_KEYS", "aggregate", "format_metrics_table", "va_metrics"]
 
 METRIC_KEYS: tuple[str, ...] = (
     "rmse_v",
@@ -87,9 +87,7 @@ def va_metrics(pred: Any, target: Any) -> dict[str, float]:
     return {k: out[k] for k in METRIC_KEYS}
 
 
-def aggregate(
-    metrics: Sequence[Mapping[str, float]], ddof: int = 1
-) -> dict[str, dict[str, float]]:
+def aggregate(metrics: Sequence[Mapping[str, float]], ddof: int = 1) -> dict[str, dict[str, float]]:
     """Mean and standard deviation (``ddof``, default 1) of each key over a list of metric dicts.
 
     Returns ``{key: {"mean": m, "std": s, "n": count}}`` for every key present in all entries;

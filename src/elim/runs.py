@@ -17,9 +17,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported lazily: data tools should not pay for it
+    import torch
 
 from elim.errors import CheckpointError
 
@@ -38,6 +39,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -110,7 +114,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
         ) from err
     from elim.models import build_model
 
-    model = build_model(config["model"])
+    # The weights come from the file: never fetch ImageNet weights when rebuilding.
+    model = build_model({**config["model"], "pretrained": False})
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -15,6 +15,7 @@ split         no        official split name (``train`` / ``val`` / ``test``) whe
                         dataset defines one
 frame         no        0-based frame index inside the video at ``path`` (videos only)
 x0,y0,x1,y1   no        face box in source pixels; missing -> the whole image is the face
+detect        no        True: find the box with the face detector when the cache is built
 ============  ========  ==============================================================
 
 Readers return a :class:`ReadResult`: the table plus a :class:`SkipReport` that counts every
@@ -56,6 +57,15 @@ class SkipReport:
             for item in other.examples.get(reason, []):
                 if len(ex) < self.max_examples:
                     ex.append(item)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SkipReport:
+        """Inverse of :meth:`to_dict`."""
+        report = cls()
+        for reason, entry in data.items():
+            report.counts[reason] += int(entry["count"])
+            report.examples[reason] = list(entry.get("examples", []))[: report.max_examples]
+        return report
 
     @property
     def total(self) -> int:

@@ -1,7 +1,7 @@
 """Building blocks shared by every backbone: the feature neck and the f_φ wrapper.
 
 A backbone f_φ is a *trunk* (image → pooled vector of width ``trunk_dim``) followed by a
-:class:`FeatureNeck` (vector → feature z ∈ R^d, the space where identity matching of Eqs. 3, 4
+:func:`feature_neck` (vector → feature z ∈ R^d, the space where identity matching of Eqs. 3, 4
 and 8 happens). Wrapping every trunk the same way keeps the input checks and the feature layer
 identical across architectures.
 """
@@ -19,43 +19,39 @@ from elim.errors import ElimError
 FEATURE_ACTIVATIONS = ("bn-relu", "relu", "bn", "linear")
 
 
-class FeatureNeck(nn.Sequential):
+def feature_neck(
+    in_dim: int,
+    out_dim: int,
+    *,
+    hidden: int | None = None,
+    dropout: float = 0.0,
+    activation: str = "bn-relu",
+) -> nn.Sequential:
     """Projection from the trunk's pooled vector to the d-dimensional feature z.
 
     ``[Dropout] → Linear(in, hidden) → ReLU`` (only when ``hidden`` is set), then
     ``[Dropout] → Linear(·, d)`` and the feature activation. The last Linear drops its bias when
     BatchNorm follows (the BN shift replaces it).
     """
-
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        *,
-        hidden: int | None = None,
-        dropout: float = 0.0,
-        activation: str = "bn-relu",
-    ) -> None:
-        if activation not in FEATURE_ACTIVATIONS:
-            raise ElimError(
-                f"unknown feature_activation {activation!r}; choose one of "
-                f"{', '.join(FEATURE_ACTIVATIONS)}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ElimError(f"dropout must lie in [0, 1), got {dropout}")
-        layers: list[nn.Module] = []
-        width = in_dim
-        if hidden:
-            layers += _dropout(dropout) + [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
-            width = hidden
-        use_bn = activation.startswith("bn")
-        layers += _dropout(dropout) + [nn.Linear(width, out_dim, bias=not use_bn)]
-        if use_bn:
-            layers.append(nn.BatchNorm1d(out_dim))
-        if activation.endswith("relu"):
-            layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
-        self.has_batchnorm = use_bn
+    if activation not in FEATURE_ACTIVATIONS:
+        raise ElimError(
+            f"unknown feature_activation {activation!r}; choose one of "
+            f"{', '.join(FEATURE_ACTIVATIONS)}"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ElimError(f"dropout must lie in [0, 1), got {dropout}")
+    layers: list[nn.Module] = []
+    width = in_dim
+    if hidden:
+        layers += _dropout(dropout) + [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        width = hidden
+    use_bn = activation.startswith("bn")
+    layers += _dropout(dropout) + [nn.Linear(width, out_dim, bias=not use_bn)]
+    if use_bn:
+        layers.append(nn.BatchNorm1d(out_dim))
+    if activation.endswith("relu"):
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
 
 
 def _dropout(p: float) -> list[nn.Module]:
@@ -88,10 +84,14 @@ class Backbone(nn.Module):
             raise ElimError(f"feature_dim must be a positive integer, got {feature_dim}")
         self.name = name
         self.trunk = trunk
-        self.neck = FeatureNeck(
-            trunk_dim, int(feature_dim), hidden=hidden, dropout=dropout,
+        self.neck = feature_neck(
+            trunk_dim,
+            int(feature_dim),
+            hidden=hidden,
+            dropout=dropout,
             activation=feature_activation,
         )
+        self.has_batchnorm = any(isinstance(m, nn.BatchNorm1d) for m in self.neck)
         self.trunk_dim = trunk_dim
         self.feature_dim = int(feature_dim)
         self.min_size = min_size
@@ -115,7 +115,7 @@ class Backbone(nn.Module):
                 f"backbone {self.name!r} needs images of at least {self.min_size}×{self.min_size}, "
                 f"got {h}×{w}; raise the image size"
             )
-        if self.training and self.neck.has_batchnorm and x.shape[0] < 2:
+        if self.training and self.has_batchnorm and x.shape[0] < 2:
             raise ElimError(
                 f"backbone {self.name!r} got a training batch of one image; its BatchNorm feature "
                 "layer needs at least 2 (drop the last partial batch, or use "

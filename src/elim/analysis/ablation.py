@@ -1,0 +1,289 @@
+"""Ablation of the OT problem (paper Table 4): solver × mass weights × sampling.
+
+Every cell of the grid solver ∈ {sinkhorn, exact (network simplex), qp (qpth)} × weights ∈
+{relevance (Eq. 8), self (‖z‖)} × sampling ∈ {gumbel (Eq. 7), none} is a cross-validated ELIM
+run (:func:`elim.training.cv.cross_validate`, method ``elim`` only) in its own folder
+``cells/<solver>-<weights>-<sampling>/``, so an interrupted grid resumes fit by fit, and a grid
+run later with more ``--cells`` reuses the cells already done.
+
+Time of the matching layer (forward, as :attr:`elim.matching.MatchingOutput.seconds` measures
+it), two ways:
+
+* ``train_seconds_per_step`` — measured inside the training runs, when the trainer records it in
+  its per-fit results (``matching_seconds`` / ``steps``); it then includes the warm-up steps on
+  which the layer does not run, and the machine's load during training;
+* ``seconds_per_call`` — a timed pass: the cell's layer on the same ``timing_batches`` real
+  identity batches (P × K) of the first fold's training identities, with features of a freshly
+  initialised model of the configuration (seeded) in training mode; after two untimed calls,
+  the median over calls. Every cell sees identical batches, so this column compares solvers
+  under equal conditions. (The fold models are not kept, so their own features are not used.)
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from elim.analysis.environment import environment
+from elim.analysis.store import ResultStore
+from elim.config import Config
+from elim.data.cache import FaceCache
+from elim.errors import ElimError
+from elim.runs import read_json, write_json
+
+__all__ = [
+    "Cell", "GRID", "PAPER_CELL", "select_cells", "unavailable", "matching_layer",
+    "time_matching", "run_ablation", "ablation_markdown",
+]
+
+SOLVERS = ("sinkhorn", "exact", "qp")
+WEIGHTS = ("relevance", "self")
+SAMPLINGS = ("gumbel", "none")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One setting of the matching layer's OT problem."""
+
+    solver: str
+    weights: str
+    sampling: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.solver}-{self.weights}-{self.sampling}"
+
+    def apply(self, config: Config) -> Config:
+        """A copy of ``config`` training ELIM with this cell's matching settings."""
+        cfg = copy.deepcopy(config)
+        cfg.train.method = "elim"
+        cfg.matching.solver, cfg.matching.weights = self.solver, self.weights
+        cfg.matching.sampling = self.sampling
+        if self.solver != "sinkhorn":
+            cfg.matching.grad = "detach"  # network simplex has no gradient; qp keeps ours alike
+        return cfg.validate()
+
+
+GRID = tuple(Cell(s, w, p) for s in SOLVERS for w in WEIGHTS for p in SAMPLINGS)
+PAPER_CELL = Cell("sinkhorn", "relevance", "gumbel")  # the paper's (and our default) setting
+
+
+def select_cells(patterns: Sequence[str] | None) -> list[Cell]:
+    """Cells whose name matches any pattern (``fnmatch``: ``sinkhorn-*``); all when ``None``."""
+    if not patterns:
+        return list(GRID)
+    names = [c.name for c in GRID]
+    for pat in patterns:
+        if not fnmatch.filter(names, pat):
+            raise ElimError(f"--cells: {pat!r} matches no cell; cells are {', '.join(names)}")
+    return [c for c in GRID if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
+
+
+def unavailable(cell: Cell) -> str | None:
+    """Why ``cell`` cannot run here (a missing optional package), or ``None``."""
+    needs = {"qp": ("qpth", "pip install qpth"), "exact": ("ot", "pip install pot")}
+    if cell.solver not in needs:
+        return None
+    module, fix = needs[cell.solver]
+    try:
+        __import__(module)
+    except ImportError:
+        return f"solver {cell.solver!r} needs the package {module!r} ({fix})"
+    return None
+
+
+def matching_layer(config: Config):
+    """The :class:`elim.matching.IdentityMatching` of ``config.matching``."""
+    from elim.matching import IdentityMatching
+
+    m = config.matching
+    return IdentityMatching(n_identities=m.n_identities, k=m.k, eps=m.eps, max_iter=m.max_iter,
+                            tol=m.tol, weights=m.weights, sampling=m.sampling, solver=m.solver,
+                            grad=m.grad, norm_eps=m.norm_eps)
+
+
+def time_matching(
+    config: Config,
+    cache: FaceCache,
+    indices: np.ndarray,
+    n_batches: int = 20,
+    warmup: int = 2,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Seconds per forward of the matching layer of ``config`` on real identity batches.
+
+    Batches: the training loader (P × K identity batches, seeded by ``config.seed``) over rows
+    ``indices``; features: a model of ``config.model`` initialised with ``config.seed``, in
+    training mode, with gradients enabled on ``z`` (the layer builds its graph as in training).
+    """
+    from elim.models import build_model
+    from elim.training.data import preprocess_for, train_loader
+
+    torch.manual_seed(int(config.seed))
+    model = build_model(config.model.to_model_dict()).to(device).train()
+    preprocess = preprocess_for(config)
+    layer = matching_layer(config)
+    gen = torch.Generator().manual_seed(int(config.seed))
+    seconds: list[float] = []
+    iters: list[int] = []
+    loader = train_loader(cache, indices, config)
+    calls, target = 0, warmup + n_batches
+    while calls < target:  # several epochs of the loader when it has fewer batches
+        before = calls
+        for images, y, ident in loader:
+            with torch.no_grad():
+                z = model.features(preprocess(images.to(device)))
+            out = layer(z.requires_grad_(), ident.to(device), y.to(device), generator=gen)
+            if calls >= warmup and not out.empty:
+                seconds.append(out.seconds)
+                iters.append(out.n_iter)
+            calls += 1
+            if calls >= target:
+                break
+        if calls == before:
+            break
+    if not seconds:
+        raise ElimError("the timing batches hold fewer than two identities; nothing to match")
+    return {"seconds_per_call": statistics.median(seconds),
+            "seconds_mean": float(np.mean(seconds)), "calls": len(seconds),
+            "solver_iterations": float(np.mean(iters)) if any(iters) else None,
+            "batch": f"{config.data.batch_identities}x{config.data.samples_per_identity}"}
+
+
+def _train_timing(cell_dir: Path, seeds: Sequence[int], folds: int) -> float | None:
+    """Matching seconds per training step recorded by the fits of a cell (None if not recorded)."""
+    total, steps = 0.0, 0
+    for s in seeds:
+        for k in range(folds):
+            path = cell_dir / "results" / f"elim-seed{s}-fold{k}.json"
+            rec = read_json(path) if path.is_file() else {}
+            if "matching_seconds" not in rec or not rec.get("steps"):
+                return None
+            total += float(rec["matching_seconds"])
+            steps += int(rec["steps"])
+    return total / steps if steps else None
+
+
+def run_ablation(
+    config: Config,
+    out_dir: str | Path,
+    *,
+    cells: Sequence[Cell] | None = None,
+    folds: int = 6,
+    seeds: Sequence[int] = (0,),
+    fold_seed: int = 0,
+    val_fraction: float = 0.15,
+    timing_batches: int = 20,
+    cache: FaceCache | None = None,
+    progress: bool = True,
+    logs: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the cells and write ``ablation.json`` / ``ablation.md``; returns the JSON.
+
+    ``config`` fixes everything but the matching's solver, weights and sampling.
+    """
+    from elim.training.cv import cross_validate, fold_splits
+    from elim.training.data import open_cache
+    from elim.training.fit import run_config
+
+    cells = list(GRID if cells is None else cells)
+    seeds = [int(s) for s in dict.fromkeys(seeds)]
+    out = Path(out_dir)
+    base = copy.deepcopy(config).validate()
+    shared = run_config(base)
+    shared["matching"] = {k: v for k, v in shared["matching"].items()
+                          if k not in ("solver", "weights", "sampling", "grad")}
+    shared = {k: v for k, v in shared.items() if k not in ("seed", "elim_version")}
+    shared["train"] = {k: v for k, v in shared["train"].items() if k not in ("method", "progress")}
+    settings = {"config": shared, "folds": int(folds), "fold_seed": int(fold_seed),
+                "val_fraction": float(val_fraction), "timing_batches": int(timing_batches),
+                "timing_seed": int(base.seed)}
+    store = ResultStore(out, settings, "ablation_config.json", "ablation")
+    if cache is None:
+        cache = open_cache(base, progress=progress)
+    timing_rows = fold_splits(cache.table, folds, fold_seed, val_fraction)[0].train
+
+    rows, skipped = [], []
+    for cell in cells:
+        reason = unavailable(cell)
+        if reason is not None:
+            skipped.append({"cell": cell.name, "reason": reason})
+            continue
+        cfg = cell.apply(base)
+        cell_dir = out / "cells" / cell.name
+        try:
+            summary = cross_validate(cfg, cell_dir, folds=folds, methods=("elim",), seeds=seeds,
+                                     fold_seed=fold_seed, val_fraction=val_fraction, cache=cache,
+                                     progress=progress, logs=logs)
+            timing = store.get(f"timing-{cell.name}") or store.put(
+                f"timing-{cell.name}", time_matching(cfg, cache, timing_rows, timing_batches))
+        except ElimError as err:
+            skipped.append({"cell": cell.name, "reason": f"failed: {err}"})
+            continue
+        s = summary["summary"]["elim"]
+        rows.append({
+            "cell": cell.name, "solver": cell.solver, "weights": cell.weights,
+            "sampling": cell.sampling, "paper_default": cell == PAPER_CELL,
+            "ccc_mean": s["ccc_mean"], "ccc_v": s["ccc_v"], "ccc_a": s["ccc_a"],
+            "rmse_v": s["rmse_v"], "rmse_a": s["rmse_a"],
+            "fits": s["ccc_mean"]["n"],
+            "train_seconds_per_step": _train_timing(cell_dir, seeds, folds),
+            "seconds_per_call": timing["seconds_per_call"],
+            "timing": {k: v for k, v in timing.items() if k != "fingerprint"},
+            "dir": str(cell_dir.relative_to(out)),
+        })
+    result = {"dataset": base.data.dataset, "root": base.data.root, "n_faces": len(cache),
+              "folds": folds, "seeds": seeds, "cells": rows, "skipped": skipped,
+              "settings": settings, "environment": environment()}
+    write_json(out / "ablation.json", result)
+    (out / "ablation.md").write_text(ablation_markdown(result))
+    return result
+
+
+def _pm(stat: dict[str, float], digits: int = 3) -> str:
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _secs(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1000:.2f}"
+
+
+def _iters(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def ablation_markdown(result: dict[str, Any]) -> str:
+    """The Table 4 layout: one row per cell, CCC (mean ± std over fold × seed fits) and times."""
+    lines = [
+        f"# OT ablation (Table 4): {result['dataset']} — {result['folds']} subject-independent "
+        f"folds × seeds {result['seeds']}",
+        "",
+        "CCC: test metrics of the ELIM fits, mean ± std (ddof = 1) over fold × seed. Matching "
+        "time: forward of the identity-matching layer in milliseconds — per training step as "
+        "recorded during training (— when the trainer did not record it), and per call in a "
+        "timed pass on identical real batches for every cell (median).",
+        "",
+        "| solver | weights | sampling | CCC (mean) | CCC_v | CCC_a | fits | ms/step (training) "
+        "| ms/call (timed pass) | Sinkhorn iterations |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["cells"]:
+        mark = " (paper)" if r["paper_default"] else ""
+        lines.append(
+            f"| {r['solver']}{mark} | {r['weights']} | {r['sampling']} | {_pm(r['ccc_mean'])} "
+            f"| {_pm(r['ccc_v'])} | {_pm(r['ccc_a'])} | {r['fits']} "
+            f"| {_secs(r['train_seconds_per_step'])} | {_secs(r['seconds_per_call'])} "
+            f"| {_iters(r['timing'].get('solver_iterations'))} |"
+        )
+    if result["skipped"]:
+        lines += ["", "Skipped cells:", ""]
+        lines += [f"- `{s['cell']}`: {s['reason']}" for s in result["skipped"]]
+    return "\n".join(lines) + "\n"

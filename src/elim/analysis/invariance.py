@@ -1,0 +1,150 @@
+"""Identity invariance, measured.
+
+The paper shows identity invariance only qualitatively (t-SNE, Fig. 4). Two numbers make it
+comparable across runs:
+
+* :func:`identity_probe` — cross-validated accuracy of a linear classifier that predicts the
+  identity from frozen features. Lower means the features carry less identity information;
+  compare with the chance level that is returned beside it.
+* :func:`distance_ratio` — mean distance between samples that share a label but belong to
+  different identities, divided by the mean distance between samples of one identity whose
+  labels differ. Below 1, expression dominates identity in feature space; lower is more
+  identity-invariant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class ProbeResult:
+    accuracy: float  # mean cross-validated accuracy
+    accuracy_std: float  # std over folds (ddof=0)
+    chance: float  # accuracy of always predicting the most frequent identity
+    n_identities: int
+    n_samples: int
+    n_folds: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def identity_probe(
+    features: np.ndarray,
+    identity: np.ndarray,
+    n_folds: int = 5,
+    seed: int = 0,
+    max_iter: int = 2000,
+    groups: np.ndarray | None = None,
+) -> ProbeResult:
+    """Cross-validated accuracy of a linear (logistic-regression) identity probe.
+
+    Features are standardised inside each training fold. Without ``groups`` the folds are
+    stratified by identity and identities with fewer samples than ``n_folds`` are dropped (a
+    stratified split needs one per fold). With ``groups`` (e.g. the video clip or sequence of
+    each sample) a group never straddles a training and a test fold, so near-duplicate frames
+    cannot give the identity away; identities with fewer than two groups are dropped (they could
+    never be seen in training and tested at once). At least two identities must remain.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(features, dtype=np.float64)
+    ids = np.asarray(identity).astype(str)
+    if x.ndim != 2 or len(x) != len(ids):
+        raise ValueError(f"features must be (N, d) aligned with identity; got {x.shape}, {ids.shape}")
+    if groups is None:
+        names, counts = np.unique(ids, return_counts=True)
+        keep = np.isin(ids, names[counts >= n_folds])
+        need = f">= {n_folds} samples"
+    else:
+        grp = np.char.add(np.char.add(ids, "\x1f"), np.asarray(groups).astype(str))
+        if len(grp) != len(ids):
+            raise ValueError("groups must be aligned with identity")
+        pairs = np.unique(np.c_[ids, grp], axis=0)
+        names, n_groups = np.unique(pairs[:, 0], return_counts=True)
+        keep = np.isin(ids, names[n_groups >= 2])
+        need = ">= 2 groups"
+    x, ids = x[keep], ids[keep]
+    names, counts = np.unique(ids, return_counts=True)
+    if len(names) < 2:
+        raise ValueError(f"identity probe needs >= 2 identities with {need} each; got {len(names)}")
+    if groups is None:
+        splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(x, ids)
+    else:
+        grp = grp[keep]
+        n_folds = min(n_folds, len(np.unique(grp)))
+        splits = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(
+            x, ids, grp)
+    scores = []
+    for train, test in splits:
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+        clf.fit(x[train], ids[train])
+        scores.append(float((clf.predict(x[test]) == ids[test]).mean()))
+    return ProbeResult(
+        accuracy=float(np.mean(scores)),
+        accuracy_std=float(np.std(scores, ddof=0)),
+        chance=float(counts.max() / counts.sum()),
+        n_identities=int(len(names)),
+        n_samples=int(len(ids)),
+        n_folds=n_folds,
+    )
+
+
+@dataclass
+class DistanceRatio:
+    ratio: float  # cross_identity_same_label / same_identity_other_label
+    cross_identity_same_label: float
+    same_identity_other_label: float
+    n_pairs_same_label: int
+    n_pairs_other_label: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def distance_ratio(
+    features: np.ndarray,
+    identity: np.ndarray,
+    labels: np.ndarray,
+    same_tol: float = 1e-6,
+    other_min: float = 0.25,
+) -> DistanceRatio:
+    """Ratio of cross-identity same-label distances to same-identity other-label distances.
+
+    Features are L2-normalised first, so the ratio does not depend on their scale. Two labels
+    are "the same" when their VA distance is at most ``same_tol`` (exact match for datasets with
+    discrete emotion points such as CK+; raise it for continuous labels) and "different" when
+    it is at least ``other_min``. Distances are Euclidean.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    ids = np.asarray(identity).astype(str)
+    y = np.asarray(labels, dtype=np.float64).reshape(len(x), -1)
+    sq = (x * x).sum(1)
+    feat_d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
+    label_d = np.sqrt(((y[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    same_id = ids[:, None] == ids[None, :]
+    upper = np.triu(np.ones_like(same_id, dtype=bool), k=1)
+    cross_same = upper & ~same_id & (label_d <= same_tol)
+    within_other = upper & same_id & (label_d >= other_min)
+    if not cross_same.any() or not within_other.any():
+        raise ValueError(
+            "distance ratio needs pairs of different identities with the same label and pairs of "
+            f"one identity with different labels; found {int(cross_same.sum())} and "
+            f"{int(within_other.sum())} (adjust same_tol / other_min)"
+        )
+    num = float(feat_d[cross_same].mean())
+    den = float(feat_d[within_other].mean())
+    return DistanceRatio(
+        ratio=num / max(den, 1e-12),
+        cross_identity_same_label=num,
+        same_identity_other_label=den,
+        n_pairs_same_label=int(cross_same.sum()),
+        n_pairs_other_label=int(within_other.sum()),
+    )

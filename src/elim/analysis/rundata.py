@@ -1,0 +1,159 @@
+"""A trained run directory together with the faces it is analysed on, and its features.
+
+The model, its preprocessing and its training configuration come from the run directory
+(``elim.runs``). The faces: without ``dataset`` the run's own dataset, and a split means exactly
+the identities stored in the run's ``splits.json``; with another dataset the split follows that
+dataset's rule under the run's ``data`` settings; ``split="all"`` takes every face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from elim.config import Config, config_from_run
+from elim.data.cache import FaceCache, open_dataset
+from elim.data.transforms import Preprocess
+from elim.errors import ElimError
+from elim.runs import load_run, read_json
+
+__all__ = ["RunData", "Extracted", "SPLITS", "load_run_data", "extract", "run_name"]
+
+SPLITS = ("test", "val", "all")
+
+
+@dataclass
+class Extracted:
+    """Per-face outputs of a model: features z = f_φ(x) (N, d), predictions f_θ(z) and labels (N, 2)."""
+
+    features: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class RunData:
+    """A loaded run (``model`` in eval mode on ``device``) and the rows ``indices`` of ``cache``."""
+
+    run_dir: Path
+    name: str
+    model: torch.nn.Module
+    run_config: dict[str, Any]
+    config: Config
+    preprocess: Preprocess
+    cache: FaceCache
+    indices: np.ndarray
+    split: str
+    device: str = "cpu"
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The cache table rows of ``indices`` (index reset)."""
+        return self.cache.table.iloc[self.indices].reset_index(drop=True)
+
+    def extract(self, indices: np.ndarray | None = None, batch_size: int = 256) -> Extracted:
+        """Features, predictions and labels of rows ``indices`` of the cache (default: the split)."""
+        return extract(self.model, self.preprocess, self.cache,
+                       self.indices if indices is None else indices, batch_size, self.device)
+
+    def with_model_of(self, other_run: str | Path) -> RunData:
+        """Another run's model (and preprocessing) on the same faces."""
+        model, cfg = load_run(other_run, device=self.device)
+        return RunData(Path(other_run), run_name(cfg, other_run), model, cfg,
+                       config_from_run(cfg, source=str(Path(other_run) / "config.json")),
+                       Preprocess.from_config(cfg["preprocess"]), self.cache, self.indices,
+                       self.split, self.device)
+
+
+def run_name(run_config: dict[str, Any], run_dir: str | Path) -> str:
+    """Display name: ``ELIM`` or ``baseline`` (the method), else the folder name."""
+    method = run_config.get("train", {}).get("method")
+    return {"elim": "ELIM", "baseline": "baseline"}.get(method, Path(run_dir).name)
+
+
+def _splits_of(run_dir: Path, cache: FaceCache, config: Config, own: bool):
+    from elim.training.data import make_splits, splits_from_groups
+    from elim.training.fit import SPLITS_FILE
+
+    stored = run_dir / SPLITS_FILE
+    if own and stored.is_file():
+        return splits_from_groups(cache.table, read_json(stored))
+    return make_splits(cache.table, config)
+
+
+def load_run_data(
+    run_dir: str | Path,
+    dataset: str | None = None,
+    root: str | Path | None = None,
+    split: str = "test",
+    *,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> RunData:
+    """Open ``run_dir`` and the faces of ``split`` (test | val | all) it is analysed on."""
+    if split not in SPLITS:
+        raise ElimError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    run_dir = Path(run_dir)
+    model, cfg = load_run(run_dir, device=device)
+    if "data" not in cfg and dataset is None:
+        raise ElimError(f"{run_dir / 'config.json'}: no 'data' section; pass --dataset and --root")
+    config = config_from_run(cfg, source=str(run_dir / "config.json"))
+    own = dataset is None or (dataset == config.data.dataset and (
+        root is None or (config.data.root is not None
+                         and Path(root).expanduser().absolute() == Path(config.data.root))))
+    if not own:
+        config.data.dataset = str(dataset)
+        config.data.root = None if root is None else str(root)
+        config.data.options = {}
+    preprocess = Preprocess.from_config(cfg["preprocess"])
+    cache = open_dataset(
+        config.data.dataset, config.data.root, preprocess.image_size,
+        cache_dir=cache_dir if cache_dir is not None else config.data.cache_dir,
+        margin=float(cfg["preprocess"].get("margin", config.data.margin)), progress=progress,
+        **config.data.options,
+    )
+    if split == "all":
+        indices = np.arange(len(cache), dtype=np.int64)
+    else:
+        indices = getattr(_splits_of(run_dir, cache, config, own), split)
+    if len(indices) == 0:
+        raise ElimError(
+            f"the {split!r} part of dataset {config.data.dataset!r} is empty; use --split all"
+        )
+    return RunData(run_dir, run_name(cfg, run_dir), model, cfg, config, preprocess, cache,
+                   np.asarray(indices, dtype=np.int64), split, device)
+
+
+@torch.no_grad()
+def extract(
+    model: torch.nn.Module,
+    preprocess: Preprocess,
+    cache: FaceCache,
+    indices: np.ndarray,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> Extracted:
+    """Features z = f_φ(x), predictions f_θ(z) and labels of rows ``indices`` (eval mode)."""
+    from elim.training.data import eval_loader
+
+    was_training = model.training
+    model.eval()
+    feats, preds, labels = [], [], []
+    try:
+        for images, y, _ in eval_loader(cache, np.asarray(indices), batch_size):
+            z = model.features(preprocess(images.to(device)))
+            feats.append(z.float().cpu())
+            preds.append(model.predict_head(z).float().cpu())
+            labels.append(y.float())
+    finally:
+        model.train(was_training)
+    if not feats:
+        raise ElimError("no faces to extract features from")
+    return Extracted(torch.cat(feats).double().numpy(), torch.cat(preds).double().numpy(),
+                     torch.cat(labels).double().numpy())

@@ -1,0 +1,56 @@
+"""Resumable result folders: one JSON file per finished job, tagged with the settings' fingerprint.
+
+A long study (ablation grid, identity study) writes each job's result as soon as it ends
+(atomically, :func:`elim.runs.write_json`), so the same command rerun after an interruption only
+does the jobs that are missing. A folder started with other settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from elim.errors import ElimError
+from elim.runs import read_json, write_json
+
+__all__ = ["fingerprint", "ResultStore"]
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """SHA-256 of the settings as canonical JSON."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ResultStore:
+    """``<root>/<meta_name>`` holds the settings; ``<root>/results/<job>.json`` one result each."""
+
+    def __init__(self, root: str | Path, settings: dict[str, Any], meta_name: str,
+                 command: str) -> None:
+        self.root = Path(root)
+        self.settings = settings
+        self.fingerprint = fingerprint(settings)
+        meta = self.root / meta_name
+        if meta.is_file() and read_json(meta).get("fingerprint") != self.fingerprint:
+            raise ElimError(
+                f"{meta}: this folder holds a {command} run with other settings; pass another "
+                "--out (or delete the folder) to start a new one"
+            )
+        write_json(meta, {"fingerprint": self.fingerprint, **settings})
+
+    def path(self, job: str) -> Path:
+        return self.root / "results" / f"{job}.json"
+
+    def get(self, job: str) -> dict[str, Any] | None:
+        """The stored result of ``job`` when it was made with these settings, else ``None``."""
+        path = self.path(job)
+        if not path.is_file():
+            return None
+        stored = read_json(path)
+        return stored if stored.get("fingerprint") == self.fingerprint else None
+
+    def put(self, job: str, result: dict[str, Any]) -> dict[str, Any]:
+        record = {"fingerprint": self.fingerprint, **result}
+        write_json(self.path(job), record)
+        return record

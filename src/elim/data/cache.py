@@ -1,0 +1,541 @@
+"""The face cache: every record decoded once, cropped, resized and stored as uint8.
+
+Training reads faces from this cache instead of decoding JPEGs / videos every epoch. A cache
+directory holds
+
+- ``shard_00000.npy`` … — (n, S, S, 3) uint8 faces, memory-mapped when loaded;
+- ``shard_00000.done`` … — JSON marker written after its shard: which records it kept (and
+  the box used for each), what it skipped and why, and the fingerprint of the build;
+- ``cache.json`` — image size, margin, source, dataset name, counts, skip reports, shard list;
+- ``index.parquet`` (when pyarrow is installed) or ``index.csv`` — the table of kept records,
+  aligned row for row with the concatenated shards. It is written **last** and atomically:
+  a cache without its index is an unfinished build and is never loaded.
+
+Builds are resumable: a rerun with the same records, image size and margin keeps the shards
+whose markers match and processes the rest, giving the same files as an uninterrupted build.
+The *fingerprint* hashes the record table, the size and modification time of every source
+file, the image size, the margin and the cache format, so any change starts a fresh build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io as _io
+import json
+import math
+import os
+import re
+import stat
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from elim.data.arrays import ShardedArray, pack_memmap, unpack_memmap
+from elim.data.extract import LazyDetector, VideoPool, detect_mask, extract_faces
+from elim.data.io import MAX_PIXELS
+from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport, validate_records
+from elim.errors import DataError
+from elim.runs import atomic_write_bytes, write_json
+
+FORMAT = "elim-face-cache"
+FORMAT_VERSION = 1
+#: Default margin around a face box: the square's side is max(w, h) · 1.2. Faces given as
+#: whole images (no box) are centre-cropped without margin.
+DEFAULT_MARGIN = 0.2
+META = "cache.json"
+INDEX_PARQUET = "index.parquet"
+INDEX_CSV = "index.csv"
+_SHARD_RE = re.compile(r"^shard_(\d{5,})\.(npy|done)$")
+_SHARD_BYTES = 256 * 2**20  # default shard: at most 4096 faces and about 256 MB
+
+
+# --------------------------------------------------------------------------- the cache
+@dataclass
+class FaceCache:
+    """Cropped faces and their records, row for row.
+
+    ``images`` is (N, S, S, 3) uint8: a numpy array, a read-only ``np.memmap`` or a
+    :class:`ShardedArray` of memory-mapped shards; ``table`` holds the records (identity,
+    valence, arousal, group, path, …; column ``record`` = row of the reader's table).
+    """
+
+    images: Any
+    table: pd.DataFrame
+    image_size: int
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.images.shape)
+        if len(shape) != 4 or shape[1:] != (self.image_size, self.image_size, 3):
+            raise DataError(
+                f"face images must be (N, {self.image_size}, {self.image_size}, 3), got {shape}"
+            )
+        if self.images.dtype != np.uint8:
+            raise DataError(f"face images must be uint8, got {self.images.dtype}")
+        if shape[0] != len(self.table):
+            raise DataError(f"{shape[0]} images but {len(self.table)} table rows")
+        self.table = self.table.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "images": pack_memmap(self.images)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({**state, "images": unpack_memmap(state["images"])})
+
+    @property
+    def identities(self) -> list[str]:
+        return sorted(self.table["identity"].unique())
+
+    @property
+    def skipped(self) -> SkipReport:
+        """Everything left out on the way: by the reader and by the cache build."""
+        report = SkipReport.from_dict(self.meta.get("reader_skipped", {}))
+        report.merge(SkipReport.from_dict(self.meta.get("skipped", {})))
+        return report
+
+    @classmethod
+    def from_arrays(
+        cls, images: np.ndarray, table: pd.DataFrame, meta: dict | None = None
+    ) -> FaceCache:
+        """Wrap in-memory faces (N, S, S, 3) uint8 and their record table."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1] != images.shape[2]:
+            raise DataError(f"face images must be (N, S, S, 3), got {images.shape}")
+        table = table.copy()
+        if "path" not in table.columns:
+            table["path"] = [f"array:{i}" for i in range(len(table))]
+        table = validate_records(table, source="in-memory records")
+        return cls(images, table, int(images.shape[1]), dict(meta or {}))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> FaceCache:
+        """Open a finished cache directory (faces memory-mapped, read-only)."""
+        directory = Path(directory)
+        meta = _read_meta(directory)
+        if meta is None:
+            raise DataError(
+                f"{directory}: not an elim face cache ({META} missing or invalid); build it "
+                "with `elim data prepare`"
+            )
+        index = directory / meta["index"]
+        if not index.is_file():
+            raise DataError(
+                f"{directory}: unfinished face cache (no {meta['index']}; the build was "
+                "interrupted); rerun `elim data prepare` with the same arguments to resume"
+            )
+        table = _read_index(index, meta["columns"])
+        size = int(meta["image_size"])
+        parts = []
+        for shard in meta["shards"]:
+            if shard["n"] == 0:
+                continue
+            file = directory / shard["file"]
+            try:
+                arr = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise DataError(f"{file}: cannot open shard ({err}); rebuild the cache") from err
+            if arr.shape != (shard["n"], size, size, 3) or arr.dtype != np.uint8:
+                raise DataError(
+                    f"{file}: shard shape {arr.shape} {arr.dtype} does not match {META}; "
+                    "rebuild the cache"
+                )
+            parts.append(arr)
+        if not parts:
+            images: Any = np.zeros((0, size, size, 3), dtype=np.uint8)
+        else:
+            images = parts[0] if len(parts) == 1 else ShardedArray(parts)
+        if len(images) != len(table):
+            raise DataError(
+                f"{directory}: {len(images)} faces in shards but {len(table)} rows in "
+                f"{meta['index']}; rebuild the cache"
+            )
+        return cls(images, table, size, meta, directory)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> FaceCache:
+        """The rows ``indices`` (memory-mapped faces are viewed, not copied)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(self.images, ShardedArray):
+            images: Any = self.images.take(idx)
+        elif isinstance(self.images, np.memmap):
+            images = ShardedArray([self.images], idx)
+        else:
+            images = np.asarray(self.images)[idx]
+        return FaceCache(images, self.table.iloc[idx], self.image_size, self.meta, self.path)
+
+
+# --------------------------------------------------------------------------- fingerprint
+def _file_stats(paths: np.ndarray) -> np.ndarray:
+    out = np.full((len(paths), 2), -1, dtype=np.int64)
+    for i, p in enumerate(paths):
+        try:
+            st = os.stat(p)
+            out[i] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass
+    return out
+
+
+def _detector_name() -> str:
+    try:
+        detection = importlib.import_module("elim.detection")
+    except ImportError:
+        return "none"
+    return str(getattr(detection, "DETECTOR_NAME", "elim.detection"))
+
+
+def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float) -> str:
+    """Hash of everything a cache depends on (records, source files, size, margin, format)."""
+    cols = sorted(records.columns)
+    uses_detector = bool(detect_mask(records).any())
+    head = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "image_size": int(image_size),
+        "margin": round(float(margin), 9),
+        "columns": cols,
+        "n": len(records),
+        "detector": _detector_name() if uses_detector else None,
+    }
+    h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
+    try:
+        hashed = pd.util.hash_pandas_object(records[cols], index=False)
+    except TypeError:
+        hashed = pd.util.hash_pandas_object(records[cols].astype(str), index=False)
+    h.update(hashed.to_numpy().tobytes())
+    paths = records["path"].astype(str).unique()
+    h.update("\n".join(paths).encode())
+    h.update(_file_stats(paths).tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- on-disk pieces
+def _shard_name(k: int) -> str:
+    return f"shard_{k:05d}.npy"
+
+
+def _marker_name(k: int) -> str:
+    return f"shard_{k:05d}.done"
+
+
+def _read_meta(directory: Path) -> dict | None:
+    try:
+        meta = json.loads((directory / META).read_text())
+    except (OSError, ValueError):
+        return None
+    keys = ("format", "fingerprint", "image_size", "shards", "index", "columns")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or any(k not in meta for k in keys):
+        return None
+    return meta
+
+
+def _write_index(directory: Path, table: pd.DataFrame) -> str:
+    """Write the index table atomically; returns its file name."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        buf = table.to_csv(index=False).encode()
+        name = INDEX_CSV
+    else:
+        out = _io.BytesIO()
+        table.to_parquet(out, index=False)
+        buf, name = out.getvalue(), INDEX_PARQUET
+    atomic_write_bytes(directory / name, buf)
+    return name
+
+
+def _read_index(path: Path, columns: list[list[str]]) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except ImportError as err:
+        raise DataError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from err
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read the cache index ({err}); rebuild the cache") from err
+    if list(table.columns) != [c for c, _ in columns]:
+        raise DataError(f"{path}: columns differ from {META}; rebuild the cache")
+    if path.suffix == ".parquet":
+        return table
+    for col, dtype in columns:
+        try:
+            kind = np.dtype(dtype).kind
+        except TypeError:
+            continue  # pandas string / object columns stay strings
+        if kind == "b":
+            table[col] = table[col].map({"True": True, "False": False}).astype(bool)
+        elif kind in "fiu":
+            table[col] = pd.to_numeric(table[col].replace("", np.nan)).astype(dtype)
+    return table
+
+
+def _write_shard(directory: Path, k: int, faces: np.ndarray, marker: dict) -> None:
+    """Write shard ``k`` (atomically), then its done marker."""
+    buf = _io.BytesIO()
+    np.save(buf, faces, allow_pickle=False)
+    atomic_write_bytes(directory / _shard_name(k), buf.getvalue())
+    write_json(directory / _marker_name(k), marker)
+
+
+def _read_marker(directory: Path, k: int, fingerprint: str, start: int, stop: int, size: int):
+    """The marker of shard ``k`` when it belongs to this build and its shard is intact."""
+    try:
+        marker = json.loads((directory / _marker_name(k)).read_text())
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(marker, dict)
+        or marker.get("fingerprint") != fingerprint
+        or (marker.get("start"), marker.get("stop")) != (start, stop)
+    ):
+        return None
+    try:
+        shard = np.load(directory / _shard_name(k), mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if shard.shape != (marker["n"], size, size, 3) or shard.dtype != np.uint8:
+        return None
+    return marker
+
+
+def _remove_own_files(directory: Path, keep_below: int | None = None) -> None:
+    """Delete this module's files (all, or only shards numbered >= ``keep_below``)."""
+    if keep_below is None:
+        for name in (INDEX_PARQUET, INDEX_CSV, META):
+            (directory / name).unlink(missing_ok=True)
+    for p in directory.iterdir():
+        m = _SHARD_RE.match(p.name)
+        if m and (keep_below is None or int(m.group(1)) >= keep_below):
+            p.unlink(missing_ok=True)
+
+
+def default_shard_size(image_size: int) -> int:
+    """Faces per shard: 4096, fewer for large faces (about 256 MB per shard at most)."""
+    return int(max(64, min(4096, _SHARD_BYTES // (3 * image_size * image_size))))
+
+
+def build_cache(
+    read_result: ReadResult,
+    out_dir: str | Path,
+    image_size: int,
+    margin: float = DEFAULT_MARGIN,
+    progress: bool = True,
+    workers: int = 0,
+    *,
+    dataset: str = "",
+    shard_size: int | None = None,
+    max_pixels: int | None = MAX_PIXELS,
+) -> FaceCache:
+    """Decode, crop and store every record of ``read_result`` under ``out_dir``.
+
+    Each file is decoded once (video frames in one sequential pass); faces are cropped with
+    :func:`elim.data.crop.crop_face` (``margin`` around given or detected boxes; whole
+    images are centre-cropped). Unreadable files, frames past a video's end, boxes outside
+    the image and images where the detector finds no face are skipped and counted. Records
+    with ``detect=True`` and no box use ``elim.detection.detect_largest``; without it, the
+    whole image is used and counted under ``notes['no_detector']``. An existing cache with
+    the same fingerprint is reused; an interrupted one is resumed. ``workers`` > 1 decodes
+    with that many threads.
+    """
+    if image_size < 8:
+        raise DataError(f"image size must be at least 8 pixels, got {image_size}")
+    source = read_result.source or "records"
+    records = validate_records(read_result.records, source=source)
+    if len(records) == 0:
+        raise DataError(f"{source}: no records to cache ({read_result.skipped.summary()})")
+    fingerprint = records_fingerprint(records, image_size, margin)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    meta = _read_meta(out)
+    if meta is not None and meta["fingerprint"] == fingerprint:
+        try:
+            return FaceCache.load(out)
+        except DataError:
+            pass  # unfinished or damaged: resume below
+    if meta is not None and meta["fingerprint"] != fingerprint:
+        _remove_own_files(out)  # another build's cache: drop its index first, then its shards
+    else:
+        for name in (INDEX_PARQUET, INDEX_CSV):
+            (out / name).unlink(missing_ok=True)
+
+    shard_size = int(shard_size or default_shard_size(image_size))
+    n = len(records)
+    n_shards = math.ceil(n / shard_size)
+    detector = LazyDetector()
+    videos = VideoPool(size=max(workers, 1) + 2, max_pixels=max_pixels)
+    from tqdm.auto import tqdm
+
+    desc = f"caching {dataset or Path(source).name}"
+    with tqdm(total=n, desc=desc, unit="face", disable=None if progress else True) as pbar:
+        try:
+            for k in range(n_shards):
+                start, stop = k * shard_size, min(n, (k + 1) * shard_size)
+                if _read_marker(out, k, fingerprint, start, stop, image_size) is not None:
+                    pbar.update(stop - start)
+                    continue
+                faces, marker = extract_faces(
+                    records, start, stop, image_size, margin, detector, workers, videos, pbar
+                )
+                marker = {"fingerprint": fingerprint, "shard": k, **marker}
+                _write_shard(out, k, faces, marker)
+        finally:
+            videos.close()
+    _remove_own_files(out, keep_below=n_shards)
+    return _finish(out, records, read_result, fingerprint, n_shards, image_size, margin, dataset,
+                   shard_size)
+
+
+def _finish(
+    out: Path,
+    records: pd.DataFrame,
+    read_result: ReadResult,
+    fingerprint: str,
+    n_shards: int,
+    image_size: int,
+    margin: float,
+    dataset: str,
+    shard_size: int,
+) -> FaceCache:
+    """Assemble the index from the shard markers; write cache.json, then the index."""
+    kept: list[int] = []
+    boxes: list[Any] = []
+    skipped, notes = SkipReport(), SkipReport()
+    shards = []
+    for k in range(n_shards):
+        marker = json.loads((out / _marker_name(k)).read_text())
+        kept.extend(marker["kept"])
+        boxes.extend(marker["boxes"])
+        skipped.merge(SkipReport.from_dict(marker["skipped"]))
+        notes.merge(SkipReport.from_dict(marker["notes"]))
+        shards.append({"file": _shard_name(k), "n": int(marker["n"])})
+    table = records.iloc[kept].reset_index(drop=True)
+    table.insert(len(table.columns), "record", np.asarray(kept, dtype=np.int64))
+    if any(b is not None for b in boxes):
+        arr = np.array([b if b is not None else [np.nan] * 4 for b in boxes], dtype=np.float64)
+        for j, col in enumerate(BOX_COLUMNS):
+            table[col] = arr[:, j]
+    if notes.counts.get("no_detector"):
+        warnings.warn(
+            f"{notes.counts['no_detector']} record(s) asked for face detection but "
+            "elim.detection is unavailable; used the whole image",
+            stacklevel=3,
+        )
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "dataset": dataset,
+        "source": read_result.source,
+        "image_size": int(image_size),
+        "margin": float(margin),
+        "fingerprint": fingerprint,
+        "shard_size": shard_size,
+        "counts": {
+            "records": len(records),
+            "written": len(table),
+            "skipped": skipped.total,
+            "reader_skipped": read_result.skipped.total,
+            "identities": int(table["identity"].nunique()),
+            **{f"note_{k}": int(v) for k, v in sorted(notes.counts.items())},
+        },
+        "skipped": skipped.to_dict(),
+        "reader_skipped": read_result.skipped.to_dict(),
+        "notes": notes.to_dict(),
+        "shards": shards,
+        "columns": [[str(c), str(t)] for c, t in table.dtypes.items()],
+    }
+    try:
+        import pyarrow  # noqa: F401
+
+        meta["index"] = INDEX_PARQUET
+    except ImportError:
+        meta["index"] = INDEX_CSV
+    write_json(out / META, meta)
+    _write_index(out, table)  # last: its presence marks a finished cache
+    return FaceCache.load(out)
+
+
+# --------------------------------------------------------------------------- open_dataset
+def _writable_dir(d: Path) -> bool:
+    """Writable and not marked read-only (a directory without owner write permission is
+    treated as read-only even for root, so shared data folders are left alone)."""
+    try:
+        return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & stat.S_IWUSR)
+    except OSError:
+        return False
+
+
+def default_cache_root(root: str | Path | None) -> Path:
+    """Where :func:`open_dataset` keeps caches.
+
+    ``$ELIM_CACHE_DIR`` if set; else ``<root>/.elim_cache`` (``root``'s folder when it is a
+    file) when that is writable; else ``$XDG_CACHE_HOME/elim`` (default ``~/.cache/elim``).
+    """
+    env = os.environ.get("ELIM_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if root is not None:
+        base = Path(root).expanduser().absolute()
+        base = base if base.is_dir() else base.parent
+        candidate = base / ".elim_cache"
+        if _writable_dir(candidate) or (not candidate.exists() and _writable_dir(base)):
+            return candidate
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "elim"
+
+
+def open_dataset(
+    name: str,
+    root: str | Path | None,
+    image_size: int,
+    cache_dir: str | Path | None = None,
+    margin: float = DEFAULT_MARGIN,
+    *,
+    progress: bool = True,
+    workers: int = 0,
+    **reader_options: Any,
+) -> FaceCache:
+    """Faces of dataset ``name`` at ``root``, from a cache built on first use.
+
+    ``synthetic`` without a root is generated in memory
+    (``elim.datasets.synthetic.generate(image_size=…, **reader_options)``). Otherwise the
+    reader's records are cached in ``<cache_dir>/<name>-<size>-<fingerprint[:12]>``, where
+    ``cache_dir`` defaults to :func:`default_cache_root`; a changed dataset, size or margin
+    gets a new folder.
+    """
+    if name == "synthetic" and root is None:
+        from elim.datasets.synthetic import generate
+
+        images, table = generate(image_size=image_size, **reader_options)
+        meta = {"dataset": name, "source": "generated", "image_size": int(image_size),
+                "options": {k: v for k, v in reader_options.items()}}
+        return FaceCache.from_arrays(images, table, meta)
+    from elim.datasets import read_dataset
+
+    result = read_dataset(name, root, **reader_options)
+    records = validate_records(result.records, source=result.source or name)
+    if len(records) == 0:
+        raise DataError(f"{result.source or root}: no usable records ({result.skipped.summary()})")
+    fingerprint = records_fingerprint(records, image_size, margin)
+    parent = Path(cache_dir) if cache_dir is not None else default_cache_root(root)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    target = parent / f"{safe}-{int(image_size)}-{fingerprint[:12]}"
+    return build_cache(
+        ReadResult(records, result.skipped, result.source),
+        target,
+        image_size,
+        margin,
+        progress=progress,
+        workers=workers,
+        dataset=name,
+    )

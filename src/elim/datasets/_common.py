@@ -1,0 +1,130 @@
+"""Helpers shared by the dataset readers: folder walks, frame numbering, numeric label files."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from elim.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_frame_step(frame_step: int) -> int:
+    """Validate a frame subsampling step (keep frames whose 0-based index is a multiple)."""
+    if isinstance(frame_step, bool) or int(frame_step) != frame_step or frame_step < 1:
+        raise DataError(f"frame_step must be a positive integer, got {frame_step!r}")
+    return int(frame_step)
+
+
+def frames_by_number(
+    folder: Path, extensions: Iterable[str] = IMAGE_EXTENSIONS
+) -> dict[int, Path]:
+    """Map frame number -> image path for files named by a (zero-padded) integer stem.
+
+    One directory listing per folder (no per-frame ``stat``); files whose stem is not an
+    integer are ignored. A missing folder gives an empty mapping.
+    """
+    exts = {e.lower() for e in extensions}
+    out: dict[int, Path] = {}
+    try:
+        entries = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    with entries:
+        for entry in entries:
+            stem, ext = os.path.splitext(entry.name)
+            if ext.lower() in exts and stem.isdigit():
+                out.setdefault(int(stem), Path(entry.path))
+    return out
+
+
+def find_dirs(
+    root: Path, match: Callable[[Path], bool], max_depth: int, prune: Callable[[Path], bool]
+) -> list[Path]:
+    """Directories under ``root`` (depth <= ``max_depth``) for which ``match`` holds.
+
+    The walk does not descend into matches nor into directories for which ``prune`` holds,
+    so large frame folders are never listed. Results are sorted.
+    """
+    found: list[Path] = []
+    level = [root]
+    for depth in range(max_depth + 1):
+        nxt: list[Path] = []
+        for folder in level:
+            if match(folder):
+                found.append(folder)
+                continue
+            if depth == max_depth or prune(folder):
+                continue
+            try:
+                nxt.extend(sorted(p for p in folder.iterdir() if p.is_dir()))
+            except OSError:
+                continue
+        level = nxt
+    return sorted(found)
+
+
+def as_root(root: str | Path | None, dataset: str) -> Path:
+    """Resolve ``root`` to an existing directory or raise a :class:`DataError`."""
+    if root is None:
+        raise DataError(f"{dataset}: --root is required (the folder holding the dataset)")
+    path = Path(root).expanduser().resolve()
+    if not path.is_dir():
+        raise DataError(f"{dataset}: dataset root {str(path)!r} is not a directory")
+    return path
+
+
+def read_numeric_lines(path: Path, n_cols: int, header: bool | None = None) -> np.ndarray:
+    """Rows of ``n_cols`` comma/space separated numbers, one per line.
+
+    Returns a float64 array (n_lines, n_cols) in which unparseable lines are NaN, so that
+    line numbers stay aligned with frame numbers. ``header``: drop the first line (True),
+    keep it (False) or drop it when it is not numeric (None). Trailing blank lines are
+    ignored.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read annotation file {str(path)!r}: {err}") from err
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return np.empty((0, n_cols))
+    if header is None:
+        header = not np.isfinite(_parse_lines(lines[:1], n_cols)).all()
+    body = lines[1:] if header else lines
+    return _parse_fast(body, n_cols) if body else np.empty((0, n_cols))
+
+
+def _parse_fast(lines: list[str], n_cols: int) -> np.ndarray:
+    """Clean comma-separated files with pandas' C parser; anything unusual line by line."""
+    if sum(line.count(",") for line in lines) != len(lines) * (n_cols - 1):
+        return _parse_lines(lines, n_cols)
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(lines)), header=None, sep=",", dtype=np.float64,
+                            names=list(range(n_cols)), skip_blank_lines=False, engine="c")
+        values = frame.to_numpy(dtype=np.float64)
+        if values.shape == (len(lines), n_cols) and np.isfinite(values).all():
+            return values
+    except (ValueError, pd.errors.ParserError):
+        pass
+    return _parse_lines(lines, n_cols)
+
+
+def _parse_lines(lines: list[str], n_cols: int) -> np.ndarray:
+    """Each line as ``n_cols`` numbers separated by commas/spaces; NaN rows where it is not."""
+    parts = pd.Series(lines, dtype=object).str.strip().str.split(r"[,;\s]+", regex=True,
+                                                                  expand=True)
+    values = np.full((len(lines), n_cols), np.nan)
+    if parts.shape[1] >= n_cols:
+        numeric = parts.iloc[:, :n_cols].apply(pd.to_numeric, errors="coerce")
+        values = numeric.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        extra = parts.iloc[:, n_cols:].notna().to_numpy().any(axis=1)
+        values[extra] = np.nan
+    return values

@@ -1,0 +1,93 @@
+"""Export a run's network (f_θ ∘ f_φ, Eq. 5) to ONNX or TorchScript for use without elim.
+
+The exported graph takes the *preprocessed* float tensor ``image`` of shape (N, 3, S, S) and
+returns ``va`` of shape (N, 2) (valence, arousal); the batch axis N is dynamic. Face detection,
+cropping and normalisation stay outside the graph and are described in a JSON sidecar written
+next to the file (``<file>.json``), so that another runtime can reproduce them exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elim.errors import ElimError
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+def sidecar(config: dict, fmt: str, run_dir: str | Path) -> dict[str, Any]:
+    """What a consumer of the exported file needs to know to feed it correctly."""
+    pre = config["preprocess"]
+    size = int(pre["image_size"])
+    return {
+        "format": fmt,
+        "source_run": str(Path(run_dir).resolve()),
+        "model": config.get("model"),
+        "input": {
+            "name": "image",
+            "shape": ["N", 3, size, size],
+            "dtype": "float32",
+            "layout": "NCHW, RGB channel order",
+        },
+        "output": {"name": "va", "shape": ["N", 2], "columns": ["valence", "arousal"]},
+        "preprocess": {
+            "image_size": size,
+            "mean": list(pre["mean"]),
+            "std": list(pre["std"]),
+            "margin": float(pre.get("margin", 0.0)),
+            "grayscale": bool(pre.get("grayscale", False)),
+            "steps": [
+                "detect the face box (x0, y0, x1, y1) in the RGB image",
+                "take the square with the box centre and side max(w, h) * (1 + margin), padding "
+                "outside the image by repeating edge pixels (elim.data.crop.crop_face)",
+                "resize it to image_size x image_size (area interpolation when shrinking, "
+                "bilinear when enlarging)",
+                *(["convert to grayscale and repeat it on the three channels"]
+                  if pre.get("grayscale") else []),
+                "scale pixels to [0, 1], subtract mean and divide by std per channel",
+            ],
+        },
+    }
+
+
+def export_model(
+    run_dir: str | Path,
+    fmt: str = "onnx",
+    out: str | Path | None = None,
+    opset: int = 17,
+) -> tuple[Path, Path]:
+    """Export the model of ``run_dir``; returns (model file, JSON sidecar).
+
+    ``out`` defaults to ``<run_dir>/model.onnx`` or ``<run_dir>/model.pt``. ONNX uses the
+    TorchScript-based exporter (``dynamo=False``) with a dynamic batch axis; TorchScript uses
+    ``torch.jit.trace``, which records the eval-mode graph (batch size stays free).
+    """
+    from elim.runs import load_run, write_json
+
+    if fmt not in FORMATS:
+        raise ElimError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    model, config = load_run(run_dir, device="cpu")
+    if "preprocess" not in config:
+        raise ElimError(f"{run_dir}: config.json has no 'preprocess' section; cannot describe the input")
+    out = Path(out) if out is not None else Path(run_dir) / f"model{FORMATS[fmt]}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = int(config["preprocess"]["image_size"])
+    example = torch.randn(2, 3, size, size)
+    if fmt == "onnx":
+        torch.onnx.export(
+            model, (example,), str(out), input_names=["image"], output_names=["va"],
+            dynamic_axes={"image": {0: "batch"}, "va": {0: "batch"}},
+            opset_version=opset, dynamo=False,
+        )
+    else:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+            traced = torch.jit.trace(model, example, check_trace=False)
+        traced.save(str(out))
+    meta = Path(f"{out}.json")
+    write_json(meta, sidecar(config, fmt, run_dir))
+    return out, meta

@@ -1,0 +1,31 @@
+"""Models: backbone registry f_φ, VA head f_θ (Eq. 5), ElimModel and build_model."""
+
+from __future__ import annotations
+
+from elim.models import backbones as _backbones  # noqa: F401  (registers the backbones)
+from elim.models.head import HEAD_OUTPUTS, VAHead
+from elim.models.layers import FEATURE_ACTIVATIONS, Backbone, feature_neck
+from elim.models.model import ElimModel, build_model, model_config
+from elim.models.registry import (
+    backbone_defaults,
+    backbone_options,
+    create_backbone,
+    list_backbones,
+    register_backbone,
+)
+
+__all__ = [
+    "FEATURE_ACTIVATIONS",
+    "HEAD_OUTPUTS",
+    "Backbone",
+    "ElimModel",
+    "VAHead",
+    "backbone_defaults",
+    "backbone_options",
+    "build_model",
+    "create_backbone",
+    "feature_neck",
+    "list_backbones",
+    "model_config",
+    "register_backbone",
+]

@@ -1,0 +1,228 @@
+"""Subject-independent k-fold cross-validation of several methods over several seeds.
+
+Folds come from :func:`elim.data.splits.group_kfold` over the dataset's groups (default:
+identity) with ``fold_seed``, so no person is ever in both the training and the test part of a
+fold, and every method and seed sees the same folds. Model selection inside a fold
+(``val_fraction > 0``): a validation part is carved, by group, from the fold's training
+identities (seeded by ``fold_seed`` and the fold, so it is also the same for every method and
+seed); the epoch with the best validation CCC is tested. With ``val_fraction = 0`` the model of
+the last epoch is tested (fixed schedule).
+
+Every fit writes ``results/<method>-seed<s>-fold<k>.json`` atomically as soon as it finishes,
+so an interrupted CV restarted with the same arguments and ``out_dir`` redoes only the missing
+fits. ``cv_config.json`` records the settings; a different setting in the same folder is
+refused rather than mixed. The summary goes to ``cv.json`` and ``cv.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elim.config import Config
+from elim.data.cache import FaceCache
+from elim.data.splits import group_kfold, group_split
+from elim.errors import ElimError
+from elim.metrics import aggregate, format_metrics_table
+from elim.runs import read_json, write_json
+from elim.training.data import Splits, groups_of, open_cache
+from elim.training.fit import fit, run_config
+
+__all__ = ["cross_validate", "cv_markdown", "fold_splits"]
+
+SUMMARY_KEYS = ("rmse_v", "rmse_a", "sagr_v", "sagr_a", "pcc_v", "pcc_a", "ccc_v", "ccc_a",
+                "ccc_mean")
+
+
+def fold_splits(
+    table: Any, n_folds: int, fold_seed: int = 0, val_fraction: float = 0.15
+) -> list[Splits]:
+    """The CV folds of a record table: test = one group fold, val carved from the rest."""
+    groups = groups_of(table)
+    out = []
+    for k, (train, test) in enumerate(group_kfold(groups, n_folds, seed=fold_seed)):
+        val = train[:0]
+        if val_fraction > 0 and len(np.unique(groups[train])) >= 2:
+            parts = group_split(groups[train], [1.0 - val_fraction, val_fraction],
+                                seed=fold_seed * 1000 + k)
+            train, val = train[parts[0]], train[parts[1]]
+        out.append(Splits(train, val, test, f"group_kfold({n_folds}, seed {fold_seed}) fold {k}"))
+    return out
+
+
+def _fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _result_name(method: str, seed: int, fold: int) -> str:
+    return f"{method}-seed{seed}-fold{fold}.json"
+
+
+def cross_validate(
+    config: Config,
+    out_dir: str | Path,
+    *,
+    folds: int = 6,
+    methods: Sequence[str] = ("baseline", "elim"),
+    seeds: Sequence[int] = (0, 1, 2),
+    fold_seed: int = 0,
+    val_fraction: float = 0.15,
+    cache: FaceCache | None = None,
+    progress: bool = True,
+    logs: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) the CV and write ``cv.json`` / ``cv.md`` in ``out_dir``; returns cv.json.
+
+    ``config`` gives everything but ``train.method`` and ``seed``, which vary. ``logs`` keeps a
+    CSV training log per fit under ``fits/``.
+    """
+    from tqdm.auto import tqdm
+
+    methods = list(dict.fromkeys(methods))
+    seeds = [int(s) for s in dict.fromkeys(seeds)]
+    for m in methods:
+        if m not in ("baseline", "elim"):
+            raise ElimError(f"unknown method {m!r}; choose baseline and/or elim")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ElimError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    out = Path(out_dir)
+    base = copy.deepcopy(config)
+    base.validate()
+    settings = {
+        "config": {k: v for k, v in run_config(base).items() if k not in ("seed", "elim_version")},
+        "folds": int(folds), "fold_seed": int(fold_seed), "val_fraction": float(val_fraction),
+    }
+    settings["config"]["train"] = {k: v for k, v in settings["config"]["train"].items()
+                                   if k not in ("method", "progress")}
+    fingerprint = _fingerprint(settings)
+    meta_path = out / "cv_config.json"
+    if meta_path.is_file():
+        previous = read_json(meta_path)
+        if previous.get("fingerprint") != fingerprint:
+            raise ElimError(
+                f"{meta_path}: this folder holds a cross-validation with other settings; "
+                "pass another --out (or delete the folder) to start a new one"
+            )
+    write_json(meta_path, {"fingerprint": fingerprint, **settings})
+
+    if cache is None:
+        cache = open_cache(base, progress=progress)
+    splits = fold_splits(cache.table, folds, fold_seed, val_fraction)
+    results_dir = out / "results"
+    jobs = [(m, s, k) for s in seeds for k in range(folds) for m in methods]
+    results: dict[tuple[str, int, int], dict[str, Any]] = {}
+    bar = tqdm(jobs, desc="cv fits", unit="fit", disable=None if progress else True)
+    for method, seed, k in bar:
+        bar.set_postfix_str(f"{method} seed {seed} fold {k}")
+        path = results_dir / _result_name(method, seed, k)
+        if path.is_file():
+            stored = read_json(path)
+            if stored.get("fingerprint") == fingerprint:
+                results[(method, seed, k)] = stored
+                continue
+        cfg = copy.deepcopy(base)
+        cfg.train.method = method
+        cfg.seed = seed
+        cfg.train.progress = False
+        fit_dir = out / "fits" / path.stem if logs else None
+        res = fit(cfg, fit_dir, cache=cache, splits=splits[k], lean=True, save=False)
+        record = {
+            "fingerprint": fingerprint, "method": method, "seed": seed, "fold": k,
+            "test": res.metrics["test"], "val": res.metrics.get("val"),
+            "best_epoch": res.metrics["best_epoch"], "epochs_run": res.metrics["epochs_run"],
+            "seconds": res.metrics["seconds"], "sizes": res.metrics["sizes"],
+            "test_groups": sorted(set(groups_of(cache.table)[splits[k].test].tolist())),
+        }
+        write_json(path, record)
+        results[(method, seed, k)] = record
+    summary = summarise(results, methods, seeds, folds)
+    summary.update({"settings": settings, "dataset": base.data.dataset, "root": base.data.root,
+                    "n_faces": len(cache), "n_groups": int(len(np.unique(groups_of(cache.table))))})
+    write_json(out / "cv.json", summary)
+    (out / "cv.md").write_text(cv_markdown(summary))
+    return summary
+
+
+def summarise(
+    results: dict[tuple[str, int, int], dict[str, Any]],
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    folds: int,
+) -> dict[str, Any]:
+    """Per method: mean ± std over all (seed, fold) fits, per fold (mean over seeds), per seed
+    (mean over folds, then mean ± std across seeds); and ELIM − baseline paired differences."""
+    out: dict[str, Any] = {"methods": list(methods), "seeds": list(seeds), "folds": folds,
+                           "summary": {}, "per_fold": {}, "per_seed": {}, "runs": []}
+    for (method, seed, k), r in sorted(results.items()):
+        out["runs"].append({"method": method, "seed": seed, "fold": k, "test": r["test"],
+                            "best_epoch": r.get("best_epoch"), "seconds": r.get("seconds")})
+    for m in methods:
+        runs = [results[(m, s, k)]["test"] for s in seeds for k in range(folds)]
+        out["summary"][m] = aggregate([{k: r[k] for k in SUMMARY_KEYS} for r in runs])
+        out["per_fold"][m] = [
+            aggregate([results[(m, s, k)]["test"] for s in seeds])["ccc_mean"]["mean"]
+            for k in range(folds)
+        ]
+        seed_means = [
+            aggregate([results[(m, s, k)]["test"] for k in range(folds)]) for s in seeds
+        ]
+        out["per_seed"][m] = {
+            "ccc_mean": [sm["ccc_mean"]["mean"] for sm in seed_means],
+            "across_seeds": aggregate([{k: sm[k]["mean"] for k in SUMMARY_KEYS}
+                                       for sm in seed_means]),
+        }
+    if "elim" in methods and "baseline" in methods:
+        diffs = [results[("elim", s, k)]["test"]["ccc_mean"]
+                 - results[("baseline", s, k)]["test"]["ccc_mean"]
+                 for s in seeds for k in range(folds)]
+        arr = np.asarray(diffs)
+        out["elim_minus_baseline"] = {
+            "ccc_mean": {"mean": float(arr.mean()),
+                         "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+                         "n": len(arr)},
+            "elim_wins": int((arr > 0).sum()), "ties": int((arr == 0).sum()),
+        }
+    return out
+
+
+def cv_markdown(summary: dict[str, Any]) -> str:
+    """``cv.md``: the method table (mean ± std over folds × seeds) and the per-fold CCC."""
+    methods = summary["methods"]
+    lines = [
+        f"# Cross-validation: {summary.get('dataset', '')} — {summary['folds']} subject-independent "
+        f"folds × seeds {summary['seeds']}",
+        "",
+        "Test metrics, mean ± std (ddof = 1) over all fold × seed fits:",
+        "",
+        format_metrics_table({m: summary["summary"][m] for m in methods}, label="method",
+                             digits=3),
+        "",
+        "Mean CCC per fold (mean over seeds):",
+        "",
+        "| fold | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
+    for k in range(summary["folds"]):
+        lines.append(f"| {k} | " + " | ".join(f"{summary['per_fold'][m][k]:.3f}"
+                                              for m in methods) + " |")
+    lines += ["", "Mean CCC of each seed (mean over folds):", "",
+              "| method | " + " | ".join(f"seed {s}" for s in summary["seeds"])
+              + " | mean ± std over seeds |",
+              "|---|" + "---|" * (len(summary["seeds"]) + 1)]
+    for m in methods:
+        ps = summary["per_seed"][m]
+        acc = ps["across_seeds"]["ccc_mean"]
+        lines.append(f"| {m} | " + " | ".join(f"{v:.3f}" for v in ps["ccc_mean"])
+                     + f" | {acc['mean']:.3f} ± {acc['std']:.3f} |")
+    if "elim_minus_baseline" in summary:
+        d = summary["elim_minus_baseline"]
+        lines += ["", f"ELIM − baseline, mean CCC (paired by seed and fold): "
+                      f"{d['ccc_mean']['mean']:+.4f} ± {d['ccc_mean']['std']:.4f}; ELIM better in "
+                      f"{d['elim_wins']} of {d['ccc_mean']['n']} fits."]
+    return "\n".join(lines) + "\n"

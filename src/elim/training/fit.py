@@ -1,0 +1,267 @@
+"""``fit``: train one model with Lightning, pick the best epoch, test it, write the run directory.
+
+Engine: a Lightning ``Trainer`` with a CSV logger (plus TensorBoard when it is installed), a
+``ModelCheckpoint`` keeping ``last.ckpt`` and the best epoch by ``val/ccc_mean``, per-iteration
+LR scheduling, optional gradient clipping, precision/accelerator switches and a wall-clock cap.
+The best weights by validation CCC (kept in memory, identical to ``best.ckpt``) are restored
+after training, then validation and test metrics are computed over all their samples with
+:func:`elim.training.data.predict` — the function ``elim evaluate`` uses, so a saved run
+reproduces its numbers exactly.
+
+``lean=True`` (cross-validation) drops checkpoint files, the TensorBoard logger, the progress
+bar and Lightning's info messages; only CSV logs are written (when ``out_dir`` is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from elim.config import Config
+from elim.data.cache import FaceCache
+from elim.errors import ElimError
+from elim.metrics import va_metrics
+from elim.runs import save_run, write_json
+from elim.training.data import (
+    Splits,
+    eval_loader,
+    make_splits,
+    open_cache,
+    predict,
+    preprocess_for,
+    train_loader,
+)
+from elim.training.module import ElimModule
+
+__all__ = ["FitResult", "fit", "run_config", "default_run_dir", "SPLITS_FILE"]
+
+SPLITS_FILE = "splits.json"
+_LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the trained model (best epoch), its metrics and where it went."""
+
+    model: torch.nn.Module
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    run_dir: Path | None
+    splits: Splits
+    train_loss: list[float] = field(default_factory=list)
+    val_history: list[dict[str, float]] = field(default_factory=list)
+
+
+def default_run_dir(method: str, root: str | Path = "runs") -> Path:
+    """``runs/<YYYYmmdd-HHMMSS>-<method>`` (a numeric suffix keeps it unique)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{method}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def run_config(config: Config, splits: Splits | None = None) -> dict[str, Any]:
+    """The ``config.json`` of a run: model, preprocess, train, data, matching, seed, version."""
+    from elim import __version__
+
+    pre = preprocess_for(config)
+    data = asdict(config.data)
+    if data["root"] is not None:
+        data["root"] = str(Path(data["root"]).expanduser().absolute())
+    out: dict[str, Any] = {
+        "model": config.model.to_model_dict(),
+        "preprocess": {**pre.to_dict(), "margin": float(config.data.margin)},
+        "train": asdict(config.train),
+        "data": data,
+        "matching": asdict(config.matching),
+        "seed": int(config.seed),
+        "elim_version": __version__,
+    }
+    if splits is not None:
+        out["split"] = {"rule": splits.rule, "sizes": splits.sizes()}
+    return out
+
+
+@contextmanager
+def _quiet_lightning(quiet: bool):
+    """Silence Lightning's info lines and dataloader hints (always the latter)."""
+    levels = {name: logging.getLogger(name).level for name in _LIGHTNING_LOGGERS}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*Total length of `DataLoader` across ranks.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*litlogger.*")
+        warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+        if quiet:
+            for name in _LIGHTNING_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def _loggers(log_dir: Path | None, lean: bool) -> list[Any] | bool:
+    if log_dir is None:
+        return False
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers: list[Any] = [CSVLogger(str(log_dir), name="", version="csv")]
+    if not lean:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(str(log_dir), name="", version="tensorboard"))
+    return loggers
+
+
+def _eval_device(config: Config) -> torch.device:
+    acc = config.train.accelerator
+    if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def fit(
+    config: Config,
+    out_dir: str | Path | None = None,
+    *,
+    cache: FaceCache | None = None,
+    splits: Splits | None = None,
+    lean: bool = False,
+    save: bool = True,
+) -> FitResult:
+    """Train ``config`` and evaluate its best epoch on the validation and test parts.
+
+    ``cache``/``splits`` default to the dataset of ``config.data`` and its split rule
+    (:func:`elim.training.data.make_splits`). With ``out_dir`` and ``save`` the run directory
+    gets ``model.safetensors``, ``config.json``, ``metrics.json``, ``splits.json`` and ``logs/``.
+    """
+    import lightning as L
+
+    config.validate()
+    started = time.perf_counter()
+    progress = config.train.progress and not lean
+    L.seed_everything(int(config.seed), workers=True, verbose=False)
+    if cache is None:
+        cache = open_cache(config, progress=progress)
+    if splits is None:
+        splits = make_splits(cache.table, config)
+    if len(splits.train) == 0:
+        raise ElimError("the training split is empty; check data.split_mode / data.fractions")
+    preprocess = preprocess_for(config)
+
+    from elim.data.transforms import augment
+    from elim.models import build_model
+
+    model = build_model(config.model.to_model_dict())
+    loader = train_loader(cache, splits.train, config)
+    steps_per_epoch = len(loader.batch_sampler)
+    total = steps_per_epoch * config.train.epochs
+    if config.train.max_steps:
+        total = min(total, int(config.train.max_steps))
+    module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
+    module.train_sampler = loader.batch_sampler
+
+    run_dir = Path(out_dir) if out_dir is not None else None
+    log_dir = run_dir / "logs" if run_dir is not None else None
+    has_val = len(splits.val) > 0
+    callbacks: list[Any] = []
+    if run_dir is not None and not lean:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        callbacks.append(ModelCheckpoint(
+            dirpath=str(log_dir / "checkpoints"), filename="best",
+            monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
+            save_last=True, enable_version_counter=False,
+        ))
+    trainer_kwargs: dict[str, Any] = dict(
+        max_epochs=config.train.epochs,
+        max_steps=int(config.train.max_steps) if config.train.max_steps else -1,
+        accelerator=config.train.accelerator,
+        devices=config.train.devices,
+        precision=config.train.precision,
+        gradient_clip_val=config.train.grad_clip,
+        logger=_loggers(log_dir, lean),
+        callbacks=callbacks,
+        enable_checkpointing=bool(callbacks),
+        enable_progress_bar=progress,
+        enable_model_summary=not lean and progress,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=max(1, config.train.val_every),
+        limit_val_batches=1.0 if has_val else 0,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)),
+        use_distributed_sampler=False,
+        default_root_dir=str(run_dir) if run_dir is not None else None,
+    )
+    if config.train.max_minutes:
+        trainer_kwargs["max_time"] = timedelta(minutes=float(config.train.max_minutes))
+    val_loader = eval_loader(cache, splits.val if has_val else splits.train[:1],
+                             config.data.eval_batch_size)
+    with _quiet_lightning(lean or not progress):
+        try:
+            trainer = L.Trainer(**trainer_kwargs)
+        except Exception as err:  # misconfigured accelerator / precision / devices
+            if type(err).__name__ == "MisconfigurationException":
+                raise ElimError(f"cannot set up training: {err}") from err
+            raise
+        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
+
+    if module.best_state is not None:
+        model.load_state_dict(module.best_state)
+    device = _eval_device(config)
+    model.to(device)
+    metrics: dict[str, Any] = {}
+    for part in ("val", "test"):
+        idx = getattr(splits, part)
+        if len(idx):
+            pred, true = predict(model, preprocess, cache, idx, config.data.eval_batch_size, device)
+            metrics[part] = va_metrics(pred, true)
+    model.cpu().eval()
+    metrics.update({
+        "method": config.train.method,
+        "best_epoch": module.best_epoch,
+        "epochs_run": int(trainer.current_epoch),
+        "steps": int(trainer.global_step),
+        "seconds": round(time.perf_counter() - started, 3),
+        "matching_seconds": round(module.matching_seconds, 3),
+        "sizes": splits.sizes(),
+        "split_rule": splits.rule,
+        "train_loss": [round(v, 6) for v in module.train_loss],
+    })
+    cfg_json = run_config(config, splits)
+    if run_dir is not None and save:
+        save_run(run_dir, model, cfg_json, metrics)
+        write_json(run_dir / SPLITS_FILE, splits.groups(cache.table))
+    return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
+                     list(module.train_loss), list(module.val_history))
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    preprocess: Any,
+    cache: FaceCache,
+    indices: np.ndarray,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Global VA metrics of ``model`` on rows ``indices`` of ``cache``."""
+    pred, true = predict(model, preprocess, cache, indices, batch_size, device)
+    return va_metrics(pred, true)

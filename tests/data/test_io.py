@@ -1,0 +1,89 @@
+"""Image and video decoding: channel order, grayscale, and one clear error per bad file."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from elim.data.io import is_video, read_image, read_video_frames
+from elim.errors import DataError
+
+
+def test_read_image_is_rgb_uint8(tmp_path, helpers):
+    rgb = helpers.face_image(1, 20, 12)
+    path = helpers.write_rgb(tmp_path / "a.png", rgb)
+    out = read_image(path)
+    assert out.dtype == np.uint8 and out.shape == (12, 20, 3)
+    np.testing.assert_array_equal(out, rgb)  # PNG is lossless: exact, and R stays R
+
+
+def test_grayscale_becomes_three_channels(tmp_path):
+    gray = np.arange(6 * 5, dtype=np.uint8).reshape(6, 5) * 7
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    out = read_image(tmp_path / "g.png")
+    assert out.shape == (6, 5, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], gray)
+
+
+@pytest.mark.parametrize("kind", ["missing", "zero", "corrupt", "text", "folder"])
+def test_bad_files_raise_data_error_naming_the_file(tmp_path, helpers, kind):
+    path = tmp_path / f"{kind}.png"
+    if kind == "zero":
+        path.write_bytes(b"")
+    elif kind == "corrupt":
+        good = helpers.write_rgb(tmp_path / "good.png", helpers.face_image(0))
+        path.write_bytes(good.read_bytes()[:60])  # truncated PNG
+    elif kind == "text":
+        path.write_text("not an image at all\n")
+    elif kind == "folder":
+        path.mkdir()
+    with pytest.raises(DataError) as err:
+        read_image(path)
+    assert str(path) in str(err.value)
+
+
+def test_too_large_images_are_refused(tmp_path, helpers):
+    path = helpers.write_rgb(tmp_path / "big.png", helpers.face_image(0, 30, 20))
+    with pytest.raises(DataError, match="too large"):
+        read_image(path, max_pixels=500)
+    assert read_image(path, max_pixels=None).shape == (20, 30, 3)
+
+
+def test_video_frames_are_decoded_in_one_pass(tmp_path, helpers):
+    path = tmp_path / "clip.avi"
+    levels = helpers.write_video(path, 6)
+    got = list(read_video_frames(path, [4, 1, 1, 9]))
+    assert [f for f, _ in got] == [1, 4, 9]
+    for frame, image in got[:2]:
+        assert image.shape == (40, 48, 3) and image.dtype == np.uint8
+        assert abs(float(image.mean()) - levels[frame]) < 4  # MJPG is lossy
+    assert got[2][1] is None  # past the end
+    assert is_video(path) and not is_video(tmp_path / "x.png")
+
+
+def test_unopenable_video_raises(tmp_path):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(b"\x00\x01garbage" * 10)
+    with pytest.raises(DataError, match="bad.mp4"):
+        list(read_video_frames(path, [0]))
+
+
+def test_video_reader_continues_across_calls(tmp_path, helpers, monkeypatch):
+    import elim.data.io as io_mod
+
+    path = tmp_path / "clip.avi"
+    levels = helpers.write_video(path, 8)
+    opened = []
+    real = io_mod.cv2.VideoCapture
+    monkeypatch.setattr(io_mod.cv2, "VideoCapture", lambda p: opened.append(p) or real(p))
+    reader = io_mod.VideoReader(path)
+    first = list(reader.frames([1, 2]))
+    second = list(reader.frames([5, 6]))  # continues: no reopening
+    assert len(opened) == 1
+    back = list(reader.frames([0]))  # earlier frame: reopens
+    assert len(opened) == 2
+    reader.close()
+    for frame, image in first + second + back:
+        assert abs(float(image.mean()) - levels[frame]) < 4

@@ -1,0 +1,79 @@
+"""Shared fixtures of the inference tests: a random-weight run, London photos, stub detectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from elim.benchmarks.predict import make_run
+from elim.detection import Face
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+LONDON = DATA / "london_faces"
+CK_PLUS = DATA / "ck_plus_48"
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory) -> Path:
+    """cnn-small run directory with random weights (margin 0.25)."""
+    return make_run(tmp_path_factory.mktemp("run") / "small")
+
+
+@pytest.fixture(scope="session")
+def predictor(run_dir):
+    from elim.predict import load
+
+    return load(run_dir)
+
+
+@pytest.fixture(scope="session")
+def london_photos() -> list[Path]:
+    if not LONDON.is_dir():
+        pytest.skip(f"{LONDON} is absent")
+    photos = sorted(LONDON.glob("neutral/*.jpg")) + sorted(LONDON.glob("smiling/*.jpg"))
+    assert len(photos) == 24
+    return photos
+
+
+@pytest.fixture(scope="session")
+def london_video(tmp_path_factory, london_photos) -> Path:
+    """12-frame 640×480 MJPG video, one London photo (one person) per frame, moving a little."""
+    from elim.benchmarks.predict import make_face_video
+    from elim.data.io import read_image
+
+    faces = [read_image(p) for p in london_photos[:12]]
+    return make_face_video(tmp_path_factory.mktemp("video") / "faces.avi", faces, 12)
+
+
+class FixedDetector:
+    """Test double: the same box(es) on every image; counts the images it was asked about."""
+
+    name = "fixed"
+
+    def __init__(self, boxes=((10.0, 12.0, 50.0, 60.0),)):
+        self.boxes = [tuple(map(float, b)) for b in boxes]
+        self.calls = 0
+
+    def detect(self, image):
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images):
+        self.calls += len(images)
+        return [[Face(b, 0.99, None) for b in self.boxes] for _ in images]
+
+
+@pytest.fixture
+def fixed_detector() -> FixedDetector:
+    return FixedDetector()
+
+
+@pytest.fixture
+def noise_image():
+    """Factory of random RGB uint8 images (h, w, seed)."""
+
+    def make(h: int = 80, w: int = 96, seed: int = 0) -> np.ndarray:
+        return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+    return make

@@ -1,0 +1,314 @@
+"""elim.matching: grouping, Gumbel-top-k (Eq. 7), masses (Eq. 8), ID shift (Eq. 3), Eq. 4."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from elim.losses import main_loss
+from elim.matching import IdentityMatching, gumbel_topk_mask, normalise_masses
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _batch(counts, d=8, seed=0, dtype=torch.float32):
+    """Random features, identity codes (non-contiguous) and labels for the given group sizes."""
+    g = _gen(seed)
+    codes = torch.cat([torch.full((c,), 100 + 7 * i) for i, c in enumerate(counts)])
+    z = torch.randn(len(codes), d, generator=g, dtype=dtype)
+    y = torch.rand(len(codes), 2, generator=g, dtype=dtype) * 2 - 1
+    return z, codes, y
+
+
+# ---------------------------------------------------------------- Gumbel-top-k (Eq. 7)
+def test_gumbel_never_picks_zero_norm_while_others_exist():
+    scores = torch.tensor([[0.0, 0.5, 0.0, 0.9, 0.2, 0.0, 0.7]]).repeat(200, 1)
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    keep = gumbel_topk_mask(scores, mask, k=3, generator=_gen(1))
+    assert (keep.sum(1) == 3).all()
+    assert not keep[:, scores[0] == 0].any()
+    # k larger than the non-zero count: all non-zero kept, zeros fill the remaining slots
+    keep6 = gumbel_topk_mask(scores, mask, k=6, generator=_gen(2))
+    assert keep6[:, scores[0] > 0].all() and (keep6.sum(1) == 6).all()
+
+
+def test_gumbel_keeps_all_when_count_le_k_and_never_padding():
+    scores = torch.tensor([[0.3, 0.0, 0.1, 0.0], [0.5, 0.2, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    keep = gumbel_topk_mask(scores, mask, k=3, generator=_gen())
+    assert keep[0].tolist() == [True, True, True, False]
+    assert keep[1, :2].all() and keep[1].sum() == 3
+
+
+def test_gumbel_deterministic_for_seed():
+    scores = torch.rand(50, 20, generator=_gen(3))
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    a = gumbel_topk_mask(scores, mask, 5, _gen(7))
+    b = gumbel_topk_mask(scores, mask, 5, _gen(7))
+    c = gumbel_topk_mask(scores, mask, 5, _gen(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_gumbel_inclusion_follows_label_norm():
+    scores = torch.tensor([[0.1, 0.2, 0.4, 0.8, 1.6, 3.2]]).repeat(20000, 1)
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    freq = gumbel_topk_mask(scores, mask, 2, _gen(4)).double().mean(0)
+    assert (freq.diff() > 0).all()  # strictly increasing with ||y||
+    # k = 1 is a single categorical draw: P(i) = pi_i (binomial 4-sigma band)
+    first = gumbel_topk_mask(scores, mask, 1, _gen(5)).double().mean(0)
+    pi = scores[0].double() / scores[0].sum()
+    band = 4 * torch.sqrt(pi * (1 - pi) / 20000)
+    assert ((first - pi).abs() < band).all()
+
+
+def test_gumbel_all_zero_labels_fall_back_to_uniform():
+    scores = torch.zeros(20000, 5)
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    freq = gumbel_topk_mask(scores, mask, 2, _gen(6)).double().mean(0)
+    assert torch.allclose(freq, torch.full((5,), 0.4, dtype=torch.float64), atol=0.02)
+
+
+# ---------------------------------------------------------------- masses (Eq. 8)
+def test_normalise_masses_floor_and_degenerate():
+    w = torch.tensor([[0.0, 1.0, 3.0, 9.0], [0.0, 0.0, 0.0, 5.0]])
+    mask = torch.tensor([[True, True, True, False], [True, True, True, False]])
+    out = normalise_masses(w, mask, floor=0.1)
+    assert torch.allclose(out.sum(1), torch.ones(2))
+    assert torch.allclose(
+        out[0], torch.tensor([0.1 / 3, 0.9 / 4 + 0.1 / 3, 0.9 * 3 / 4 + 0.1 / 3, 0])
+    )
+    assert torch.allclose(out[1], torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.0]))  # all zero: uniform
+
+
+def test_relevance_and_self_masses():
+    z, codes, y = _batch([4, 5], d=6, seed=1)
+    z[:4, 0] = -5.0  # make some reference dot products negative
+    for weights in ("relevance", "self"):
+        layer = IdentityMatching(weights=weights, sampling="none", mass_floor=0.0)
+        out = layer(z, codes, y, generator=_gen(0))
+        zr = z[out.reference_index].double()
+        zt = z[out.target_index[0]].double()
+        if weights == "relevance":
+            a_hat = (zr @ zt.mean(0)).clamp_min(0)
+            b_hat = (zt @ zr.mean(0)).clamp_min(0)
+        else:
+            a_hat, b_hat = zr.norm(dim=1), zt.norm(dim=1)
+        assert torch.allclose(out.a[0].double(), a_hat / a_hat.sum(), atol=1e-6)
+        assert torch.allclose(out.b[0].double(), b_hat / b_hat.sum(), atol=1e-6)
+
+
+# ---------------------------------------------------------------- layer behaviour
+def test_single_identity_or_empty_batch_gives_empty_output():
+    layer = IdentityMatching()
+    z = torch.randn(6, 4, requires_grad=True)
+    out = layer(z, torch.full((6,), 3), torch.rand(6, 2), generator=_gen())
+    assert out.empty and out.z_hat.shape == (0, 4) and out.index.numel() == 0
+    loss = main_loss(out.z_hat[:, :2], torch.zeros(0, 2))
+    loss.backward()
+    assert out.mu.numel() == 0 and out.reference == -1
+    out0 = layer(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), torch.zeros(0, 2))
+    assert out0.empty
+
+
+def test_identity_subset_reference_and_targets():
+    z, codes, y = _batch([3] * 15, d=5, seed=2)
+    layer = IdentityMatching(n_identities=10, sampling="none")
+    out = layer(z, codes, y, generator=_gen(11))
+    again = layer(z, codes, y, generator=_gen(11))
+    assert out.targets.numel() == 9 and out.reference not in out.targets.tolist()
+    assert torch.equal(out.targets, again.targets) and out.reference == again.reference
+    assert set(codes[out.index].tolist()) == set(out.targets.tolist())
+    assert (codes[out.reference_index] == out.reference).all()
+    assert torch.equal(codes[out.index], out.targets[out.target_of])
+    assert out.z_hat.shape == (27, 5) and out.plan.shape == (9, 3, 3)
+    refs = {layer(z, codes, y, generator=_gen(s)).reference for s in range(20)}
+    assert len(refs) > 3
+
+
+def test_gumbel_sampling_inside_layer():
+    z, codes, y = _batch([8, 8, 2], d=6, seed=3)
+    y[0:5] = 0.0  # identity 100: only 3 non-zero labels (rows 5, 6, 7)
+    y[8:10] = 0.0  # identity 107: two zero labels among 8
+    layer = IdentityMatching(k=3)
+    for seed in range(10):
+        out = layer(z, codes, y, generator=_gen(seed))
+        rows = torch.cat([out.reference_index, out.index]).tolist()
+        counts = {c: sum(codes[r].item() == c for r in rows) for c in (100, 107, 114)}
+        assert counts == {100: 3, 107: 3, 114: 2}
+        assert {r for r in rows if codes[r] == 100} == {5, 6, 7}
+        assert not {8, 9} & set(rows)
+
+
+def _expression_batch(n_expr=6, ids=3, d=16, seed=0):
+    """Features = expression direction + identity offset; rows shuffled within each identity."""
+    g = _gen(seed)
+    basis = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+    expr, offsets = basis[:n_expr], basis[n_expr : n_expr + ids]
+    zs, codes, labels = [], [], []
+    for i in range(ids):
+        order = torch.randperm(n_expr, generator=g)
+        zs.append(expr[order] + 0.6 * offsets[i])
+        codes.append(torch.full((n_expr,), i))
+        labels.append(order)
+    return torch.cat(zs).float(), torch.cat(codes), torch.cat(labels)
+
+
+@pytest.mark.parametrize("solver", ["sinkhorn", "exact", "qp"])
+def test_plan_pairs_same_expression(solver):
+    z, codes, expr = _expression_batch()
+    y = torch.ones(len(z), 2) * 0.5
+    layer = IdentityMatching(eps=0.02, max_iter=500, tol=1e-6, solver=solver, k=10)
+    for seed in range(1 if solver == "qp" else 3):  # qpth's interior point is slow on CPU
+        out = layer(z, codes, y, generator=_gen(seed))
+        ref_expr = expr[out.reference_index]
+        for t in range(out.targets.numel()):
+            cols = out.target_index[t]
+            matched = out.plan[t].argmax(dim=0)  # reference sample receiving most of column j
+            assert torch.equal(ref_expr[matched], expr[cols])
+        # matched pairs have small shift, mismatched would cost ~1
+        assert (out.mu < 0.5).all()
+
+
+def test_permuting_within_identities_permutes_outputs():
+    z, codes, y = _batch([5, 4, 6], d=7, seed=4)
+    layer = IdentityMatching(sampling="none", eps=0.1, max_iter=300, tol=1e-7)
+    perm = torch.cat([torch.randperm(5), 5 + torch.randperm(4), 9 + torch.randperm(6)])
+    out1 = layer(z, codes, y, generator=_gen(3))
+    out2 = layer(z[perm], codes[perm], y[perm], generator=_gen(3))
+    assert out1.reference == out2.reference
+    rows1 = out1.index
+    rows2 = perm[out2.index]  # back to the original batch rows
+    o1, o2 = torch.argsort(rows1), torch.argsort(rows2)
+    assert torch.equal(rows1[o1], rows2[o2])
+    assert torch.allclose(out1.z_hat[o1], out2.z_hat[o2], atol=1e-5)
+    assert torch.allclose(out1.mu[o1], out2.mu[o2], atol=1e-6)
+
+
+def test_mu_is_per_sample_plan_weighted_cost():
+    z, codes, y = _batch([6, 5, 7], d=9, seed=5)
+    out = IdentityMatching(sampling="none")(z, codes, y, generator=_gen(1))
+    assert out.mu.shape == (18 - len(out.reference_index),)
+    assert out.mu.unique().numel() == out.mu.numel()  # a vector, not one scalar
+    for t in range(out.targets.numel()):
+        sel = out.target_of == t
+        m = int(sel.sum())
+        plan, cost = out.plan[t, :, :m].double(), out.cost[t, :, :m].double()
+        expect = (plan * cost).sum(0) / plan.sum(0)
+        assert torch.allclose(out.mu[sel].double(), expect, atol=1e-6)
+        assert torch.allclose(plan.sum(0), out.b[t, :m].double(), atol=1e-3)
+    assert ((out.mu >= 0) & (out.mu <= 2)).all()
+
+
+def test_normalisation_follows_eq4():
+    z, codes, y = _batch([5, 5, 5], d=12, seed=6)
+    z = z * 3 + 1
+    layer = IdentityMatching(sampling="none", norm_eps=1e-6)
+    out = layer(z, codes, y, generator=_gen(2))
+    zt = z[out.index].double()
+    mu = out.mu.double().unsqueeze(1)
+    sigma = torch.sqrt(((zt - mu) ** 2).mean(1, keepdim=True))
+    assert torch.allclose(out.sigma.double(), sigma.squeeze(1), rtol=1e-5)
+    assert torch.allclose(out.z_hat.double(), (zt - mu) / (sigma + 1e-6), atol=1e-5)
+    rms = out.z_hat.double().pow(2).mean(1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-5)
+
+
+def test_gradients_detach_and_autodiff():
+    z0, codes, y = _batch([4, 4, 4], d=6, seed=7)
+    w = torch.randn(6, generator=_gen(9))
+    grads = {}
+    for mode in ("detach", "autodiff"):
+        z = z0.clone().requires_grad_(True)
+        out = IdentityMatching(sampling="none", grad=mode, eps=0.2)(z, codes, y, generator=_gen(1))
+        (out.z_hat @ w).pow(2).sum().backward()
+        assert torch.isfinite(z.grad).all()
+        assert z.grad[out.index].abs().sum() > 0
+        # the reference receives gradient only through C in mu (detach) / C and X* (autodiff)
+        assert z.grad[out.reference_index].abs().sum() > 0
+        grads[mode] = z.grad.clone()
+    assert not torch.allclose(grads["detach"], grads["autodiff"])
+
+
+def test_detach_mode_treats_plan_as_constant():
+    z0, codes, y = _batch([3, 4], d=5, seed=8)
+    z = z0.clone().requires_grad_(True)
+    out = IdentityMatching(sampling="none", eps=0.3)(z, codes, y, generator=_gen(0))
+    out.mu.sum().backward()
+    # recompute mu with the returned (constant) plan and compare gradients
+    z2 = z0.clone().requires_grad_(True)
+    zr = torch.nn.functional.normalize(z2[out.reference_index], dim=1)
+    zt = torch.nn.functional.normalize(z2[out.target_index[0]], dim=1)
+    cost = 1 - zr @ zt.T
+    plan = out.plan[0]
+    ((cost * plan).sum(0) / plan.sum(0)).sum().backward()
+    assert torch.allclose(z.grad, z2.grad, atol=1e-5)
+
+
+def test_degenerate_features_are_finite():
+    codes = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    y = torch.zeros(8, 2)
+    for z in (
+        torch.zeros(8, 4),
+        torch.ones(8, 4),
+        torch.full((8, 4), 1e4),
+        torch.full((8, 4), -1e-4),
+    ):
+        z = z.clone().requires_grad_(True)
+        out = IdentityMatching()(z, codes, y, generator=_gen())
+        assert torch.isfinite(out.z_hat).all() and torch.isfinite(out.mu).all()
+        out.z_hat.sum().backward()
+        assert torch.isfinite(z.grad).all()
+
+
+def test_half_precision_input():
+    z, codes, y = _batch([4, 4], d=8, seed=9)
+    out = IdentityMatching()(z.half(), codes, y.half(), generator=_gen())
+    assert out.z_hat.dtype == torch.float32 and torch.isfinite(out.z_hat).all()
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError):
+        IdentityMatching(n_identities=1)
+    with pytest.raises(ValueError):
+        IdentityMatching(solver="lp")
+    with pytest.raises(ValueError):
+        IdentityMatching()(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), None)
+
+
+@settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    sizes=st.lists(st.integers(1, 64), min_size=2, max_size=4),
+    log_scale=st.floats(-4, 4),
+    eps=st.floats(1e-3, 1.0),
+    identical=st.booleans(),
+    weights=st.sampled_from(["relevance", "self"]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_finite(sizes, log_scale, eps, identical, weights, seed):
+    z, codes, y = _batch(sizes, d=8, seed=seed)
+    z = z * 10.0**log_scale
+    if identical:
+        z = z[:1].expand_as(z).clone()
+    layer = IdentityMatching(k=10, eps=eps, weights=weights, max_iter=50)
+    out = layer(z, codes, y, generator=_gen(seed))
+    n_kept = sum(min(s, 10) for s in sizes)
+    assert out.z_hat.shape[0] + out.reference_index.numel() == n_kept
+    for t in (out.z_hat, out.mu, out.sigma, out.plan, out.a, out.b):
+        assert torch.isfinite(t).all()
+    assert np.isfinite(out.seconds)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_input_with_cpu_generator():
+    z, codes, y = _batch([6, 5, 7], d=8, seed=10)
+    cpu = IdentityMatching(k=4)(z, codes, y, generator=_gen(3))
+    gpu = IdentityMatching(k=4)(z.cuda(), codes.cuda(), y.cuda(), generator=_gen(3))
+    assert torch.equal(cpu.index, gpu.index.cpu())
+    assert torch.allclose(cpu.z_hat, gpu.z_hat.cpu(), atol=1e-4)
