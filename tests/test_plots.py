@@ -50,3 +50,20 @@ def test_identity_study_and_curves(tmp_path):
                                tmp_path / "ids")
     _check(out)
     _check(plots.curves({"train/loss": [3, 2, 1.5], "val/ccc_mean": [0.2, 0.5, 0.6]}, tmp_path / "c"))
+
+
+def test_id_shift_matrix_with_cell_labels(tmp_path, rng):
+    mu = rng.uniform(0, 1, (2, 3))
+    text = np.array([["+.5\n-.2"] * 3, ["-.1\n+.3", "", "+.9\n+.0"]], dtype=object)
+    out = plots.id_shift_matrix(mu, "S010", ["S011", "S012"], tmp_path / "mu", cell_text=text,
+                                note="a note")
+    _check(out, 200, 150)
+
+
+def test_compare_curves_matches_series_by_name(tmp_path):
+    out = plots.compare_curves(
+        {"baseline": {"train/loss": [3, 2], "val/ccc_mean": [0.1, 0.2]},
+         "ELIM": {"train/loss": [3.5, 2.2], "train/loss_main": [1, 0.5],
+                  "val/ccc_mean": [0.2, 0.3]}},
+        tmp_path / "cmp", title="two runs")
+    _check(out, min_w=900)  # three panels: train/loss, train/loss_main, val/ccc_mean

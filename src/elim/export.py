@@ -42,10 +42,14 @@ def sidecar(config: dict, fmt: str, run_dir: str | Path) -> dict[str, Any]:
             "grayscale": bool(pre.get("grayscale", False)),
             "steps": [
                 "detect the face box (x0, y0, x1, y1) in the RGB image",
-                "take the square with the box centre and side max(w, h) * (1 + margin), padding "
-                "outside the image by repeating edge pixels (elim.data.crop.crop_face)",
-                "resize it to image_size x image_size (area interpolation when shrinking, "
-                "bilinear when enlarging)",
+                (
+                    "take the square with the box centre and side max(w, h) * (1 + margin), "
+                    "padding outside the image by repeating edge pixels (elim.data.crop.crop_face)"
+                ),
+                (
+                    "resize it to image_size x image_size (area interpolation when shrinking, "
+                    "bilinear when enlarging)"
+                ),
                 *(["convert to grayscale and repeat it on the three channels"]
                   if pre.get("grayscale") else []),
                 "scale pixels to [0, 1], subtract mean and divide by std per channel",
@@ -78,11 +82,9 @@ def export_model(
     size = int(config["preprocess"]["image_size"])
     example = torch.randn(2, 3, size, size)
     if fmt == "onnx":
-        torch.onnx.export(
-            model, (example,), str(out), input_names=["image"], output_names=["va"],
-            dynamic_axes={"image": {0: "batch"}, "va": {0: "batch"}},
-            opset_version=opset, dynamo=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter notice
+            _onnx(model, example, out, opset)
     else:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
@@ -91,3 +93,12 @@ def export_model(
     meta = Path(f"{out}.json")
     write_json(meta, sidecar(config, fmt, run_dir))
     return out, meta
+
+
+def _onnx(model: torch.nn.Module, example: torch.Tensor, out: Path, opset: int) -> None:
+    """TorchScript-based ONNX export (needs no onnxscript) with a dynamic batch axis."""
+    torch.onnx.export(
+        model, (example,), str(out), input_names=["image"], output_names=["va"],
+        dynamic_axes={"image": {0: "batch"}, "va": {0: "batch"}},
+        opset_version=opset, dynamo=False,
+    )

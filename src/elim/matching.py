@@ -318,8 +318,16 @@ class IdentityMatching(nn.Module):
         """Match every target identity of the batch to a random reference (Eqs. 3, 4, 7, 8).
 
         ``z`` (B, d) features, ``identity`` (B,) integer identity codes, ``y`` (B, 2) labels
-        (needed only for ``sampling="gumbel"``). Half-precision features are processed in float32.
+        (needed only for ``sampling="gumbel"``). Half-precision features are processed in float32,
+        with autocast disabled (costs, masses, Sinkhorn and Eq. 3–4 statistics stay float32 under
+        mixed precision; gradients flow back to the half-precision ``z``).
         """
+        with torch.autocast(z.device.type, enabled=False):
+            return self._forward(z, identity, y, generator)
+
+    def _forward(
+        self, z: Tensor, identity: Tensor, y: Tensor | None, generator: torch.Generator | None
+    ) -> MatchingOutput:
         start = time.perf_counter()
         if z.dim() != 2:
             raise ValueError(f"z must be (B, d), got {tuple(z.shape)}")

@@ -90,31 +90,38 @@ def tsne(
     """Fig. 4: t-SNE of features, coloured by identity (top row) and by arousal (bottom row),
     one column per model (e.g. baseline and ELIM side by side)."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     plt = _plt()
     ids = np.asarray(identity).astype(str)
-    codes = np.unique(ids, return_inverse=True)[1]
-    fig, axes = plt.subplots(2, len(features), figsize=(4.5 * len(features), 8.5), squeeze=False)
+    names, codes = np.unique(ids, return_inverse=True)
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    fig, axes = plt.subplots(2, len(features), figsize=(4.6 * len(features) + 1.6, 8.6),
+                             squeeze=False, layout="constrained")
+    sc = None
     for col, (model, z) in enumerate(features.items()):
         z = np.asarray(z, dtype=np.float64)
         perp = min(perplexity, max(2.0, (len(z) - 1) / 3))
-        emb = TSNE(n_components=2, perplexity=perp, random_state=seed, init="pca").fit_transform(z)
-        names = np.unique(ids)
-        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+        # One OpenMP thread: with torch loaded, sklearn's threaded Barnes-Hut gradient contends
+        # with torch's pool and runs orders of magnitude slower on small machines.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            emb = TSNE(n_components=2, perplexity=perp, random_state=seed,
+                       init="pca").fit_transform(z)
         for k, name in enumerate(names):
             sel = codes == k
             axes[0][col].scatter(emb[sel, 0], emb[sel, 1], color=cmap(k % cmap.N), s=10,
                                  label=name)
-        if len(names) <= 20 and col == len(features) - 1:
-            axes[0][col].legend(title="identity", fontsize=6, title_fontsize=7,
-                                loc="center left", bbox_to_anchor=(1.02, 0.5))
         axes[0][col].set_title(f"{model}: coloured by identity")
-        sc = axes[1][col].scatter(emb[:, 0], emb[:, 1], c=arousal, cmap="coolwarm", s=8, vmin=-1, vmax=1)
+        sc = axes[1][col].scatter(emb[:, 0], emb[:, 1], c=arousal, cmap="coolwarm", s=10,
+                                  vmin=-1, vmax=1)
         axes[1][col].set_title(f"{model}: coloured by arousal")
-        fig.colorbar(sc, ax=axes[1][col], label="arousal")
         for ax in axes[:, col]:
             ax.set_xlabel("t-SNE 1")
             ax.set_ylabel("t-SNE 2")
+    if len(names) <= 20:
+        axes[0][-1].legend(title="identity", fontsize=6, title_fontsize=7, loc="center left",
+                           bbox_to_anchor=(1.02, 0.5))
+    fig.colorbar(sc, ax=axes[1, :], label="arousal", shrink=0.9)
     return _save(fig, path)
 
 
@@ -198,22 +205,33 @@ def compare_curves(
 ) -> Path:
     """Training curves of several runs (name → series → values per epoch): one panel per series,
     one line per run (legend when the runs are named). Series are matched by name."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
     series = list(dict.fromkeys(k for h in histories.values() for k in h))
+    series.sort(key=lambda k: not k.startswith("train/"))  # training panels first (stable)
     n = max(1, len(series))
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), squeeze=False)
-    for ax, name in zip(axes[0], series):
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False,
+                             layout="constrained")
+    colours = {run: f"C{i}" for i, run in enumerate(histories)}
+    for ax, name in zip(axes.flat, series):
         for run, history in histories.items():
             if name not in history:
                 continue
             ys = np.asarray(history[name], dtype=float)
-            ax.plot(np.arange(1, len(ys) + 1), ys, marker=".", label=run or None)
+            ax.plot(np.arange(1, len(ys) + 1), ys, marker=".", color=colours[run],
+                    label=run or None)
         ax.set_title(name)
         ax.set_xlabel(x_label)
         ax.set_ylabel(name.split("/")[-1])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if any(histories):
             ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
     if title:
         fig.suptitle(title)
     return _save(fig, path)

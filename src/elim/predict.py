@@ -52,7 +52,10 @@ class ElimPredictor:
         config: dict,
         device: str | torch.device = "cpu",
         run_dir: str | Path | None = None,
+        margin: float | None = None,
+        grayscale: bool | None = None,
     ) -> None:
+        """``margin`` / ``grayscale`` override the run's ``preprocess`` values (None: keep)."""
         from elim.data.transforms import Preprocess
 
         pre = config.get("preprocess")
@@ -66,8 +69,10 @@ class ElimPredictor:
         self.device = torch.device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.image_size = int(pre["image_size"])
-        self.margin = float(pre.get("margin", 0.0))
-        self.grayscale = bool(pre.get("grayscale", False))
+        self.margin = float(pre.get("margin", 0.0) if margin is None else margin)
+        self.grayscale = bool(pre.get("grayscale", False) if grayscale is None else grayscale)
+        if self.margin < 0:
+            raise ElimError(f"crop margin must be >= 0, got {self.margin}")
         self.preprocess = Preprocess(self.image_size, pre["mean"], pre["std"])
         self._detectors: dict[str, Detector] = {}
 
@@ -122,7 +127,7 @@ class ElimPredictor:
         return_features: bool,
     ) -> list[dict]:
         """Rows for images with known faces. ``items``: (row template, image, faces, face ids)."""
-        whole = detector.name == "none"
+        whole = getattr(detector, "name", "") == "none"
         crops, owners = [], []
         for k, (_, image, faces, _) in enumerate(items):
             for j, face in enumerate(faces):
@@ -295,12 +300,22 @@ class ElimPredictor:
         return smooth_table(table, smoothing)
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> ElimPredictor:
-    """Load the run directory written by ``elim train`` (or ``elim.runs.save_run``)."""
+def load(
+    run_dir: str | Path,
+    device: str | torch.device = "cpu",
+    margin: float | None = None,
+    grayscale: bool | None = None,
+) -> ElimPredictor:
+    """Load the run directory written by ``elim train`` (or ``elim.runs.save_run``).
+
+    Crops follow the run's ``preprocess`` section; ``margin`` and ``grayscale`` override it
+    (e.g. ``margin=0`` for a model trained on tightly pre-cropped faces such as CK+48, whose
+    images were used whole, so the run's margin never applied).
+    """
     from elim.runs import load_run
 
     model, config = load_run(run_dir, device=device)
-    return ElimPredictor(model, config, device=device, run_dir=run_dir)
+    return ElimPredictor(model, config, device, run_dir, margin=margin, grayscale=grayscale)
 
 
 def predict_video(

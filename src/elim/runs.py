@@ -9,6 +9,11 @@ A run directory holds
 
 Files are written atomically (temporary file in the same folder, then ``os.replace``), so an
 interrupted write never leaves a truncated file that is later trusted.
+
+Loading never runs code from a file: weights are read with safetensors, configurations as
+JSON. The one pickle format we read, Lightning's training checkpoint (for ``--resume``), is
+opened with ``torch.load(weights_only=True)`` — tensors, numbers, strings and plain
+containers only — and only from the run's own ``logs/`` folder (:func:`load_training_checkpoint`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from elim.errors import CheckpointError
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
+LOGS = "logs"
+CHECKPOINT_SUFFIX = ".ckpt"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -90,6 +97,8 @@ def load_config(run_dir: str | Path) -> dict:
     config = read_json(run_dir / CONFIG)
     if not isinstance(config, dict) or "model" not in config:
         raise CheckpointError(f"{run_dir / CONFIG}: has no 'model' section; not an elim run config")
+    if not isinstance(config["model"], dict):
+        raise CheckpointError(f"{run_dir / CONFIG}: 'model' must be a mapping of model settings")
     return config
 
 
@@ -121,3 +130,63 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     except RuntimeError as err:
         raise CheckpointError(f"{weights}: weights do not fit the model in {CONFIG}: {err}") from err
     return model.to(device).eval(), config
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` (symbolic links resolved) lies inside ``folder``."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def load_training_checkpoint(path: str | Path, run_dir: str | Path) -> dict:
+    """Read a Lightning training checkpoint of ``run_dir`` for resuming, without running code.
+
+    Only ``*.ckpt`` files inside ``<run_dir>/logs/`` (symbolic links resolved) are accepted, and
+    they are opened with ``torch.load(weights_only=True)``, which refuses any pickled object
+    other than tensors, numbers, strings and plain containers. Every refusal is a
+    :class:`CheckpointError` naming the file.
+    """
+    import pickle
+
+    import torch
+
+    path, run_dir = Path(path), Path(run_dir)
+    logs = run_dir / LOGS
+    if path.suffix != CHECKPOINT_SUFFIX or not _inside(path, logs):
+        raise CheckpointError(
+            f"{path}: refused; training checkpoints are read only from the run's own "
+            f"{logs}/ folder (*{CHECKPOINT_SUFFIX}); resume with `elim train --resume RUN_DIR`"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError,
+            AttributeError, ImportError, IndexError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: refused; not a checkpoint that loads with torch.load(weights_only=True) "
+            f"({first[:200]}); elim never unpickles arbitrary objects. Delete it to restart "
+            "from the previous checkpoint or from scratch"
+        ) from err
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path}: not a Lightning training checkpoint (no 'state_dict')")
+    return state
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The most recently written ``*.ckpt`` under ``<run_dir>/logs/`` (None when there is none).
+
+    Temporary files of interrupted writes (hidden ``.name.tmp`` files) are never returned.
+    """
+    logs = Path(run_dir) / LOGS
+    if not logs.is_dir():
+        return None
+    found = [p for p in logs.rglob(f"*{CHECKPOINT_SUFFIX}")
+             if p.is_file() and not p.name.startswith(".") and _inside(p, logs)]
+    if not found:
+        return None
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name))

@@ -50,3 +50,24 @@ def test_distance_ratio_separates_expression_from_identity_features():
 def test_distance_ratio_requires_both_kinds_of_pairs():
     with pytest.raises(ValueError, match="needs pairs"):
         distance_ratio(np.ones((3, 2)), np.array([0, 1, 2]), np.array([[0.1], [0.2], [0.3]]))
+
+
+def test_grouped_probe_keeps_groups_on_one_side():
+    # Each (identity, clip) is a tight cluster far from the identity's other clip: a
+    # per-sample split finds the clip's twins, a grouped split must generalise across clips.
+    rng = np.random.default_rng(2)
+    identity = np.repeat(np.arange(6), 10)
+    clip = np.tile(np.repeat([0, 1], 5), 6)
+    centres = rng.normal(size=(12, 32)) * 5  # 12 points in 32-D: linearly separable anyhow
+    features = centres[identity * 2 + clip] + 0.01 * rng.normal(size=(60, 32))
+    assert identity_probe(features, identity, n_folds=5).accuracy > 0.95
+    grouped = identity_probe(features, identity, n_folds=2, groups=clip)
+    assert grouped.accuracy < 0.5 and grouped.n_identities == 6
+
+
+def test_grouped_probe_drops_identities_with_one_group():
+    rng = np.random.default_rng(3)
+    identity = np.array([0] * 6 + [1] * 6 + [2] * 6)
+    groups = np.array([0, 0, 0, 1, 1, 1] * 2 + [0] * 6)
+    res = identity_probe(rng.normal(size=(18, 4)), identity, n_folds=2, groups=groups)
+    assert res.n_identities == 2 and res.n_samples == 12

@@ -22,7 +22,7 @@ from elim.datasets.synthetic import (
 )
 from elim.errors import DataError
 
-SMALL = dict(n_identities=3, clips_per_identity=2, frames_per_clip=5, image_size=32)
+SMALL = {"n_identities": 3, "clips_per_identity": 2, "frames_per_clip": 5, "image_size": 32}
 STYLE_COLUMNS = ["gain_v", "gain_a", "offset_v", "offset_a", "gamma_v", "gamma_a", "mouth_share"]
 
 
@@ -136,7 +136,7 @@ def test_learnable_across_identities_yet_identity_dependent(default32):
     x = _face_pixels(images)
     ident = table["identity"].str.slice(3).astype(int).to_numpy()
     train, test = ident < 40, ident >= 40
-    dv, da = display_values(table)
+    dv, _ = display_values(table)
     r2 = {}
     for name, y in (("valence", table["valence"].to_numpy()), ("arousal",
                     table["arousal"].to_numpy()), ("display_v", dv)):

@@ -6,13 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from inference_support import LONDON, FixedDetector
 
 from elim.benchmarks.predict import make_run
-from elim.detection import Face
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LONDON = DATA / "london_faces"
-CK_PLUS = DATA / "ck_plus_48"
 
 
 @pytest.fixture(scope="session")
@@ -45,23 +41,6 @@ def london_video(tmp_path_factory, london_photos) -> Path:
 
     faces = [read_image(p) for p in london_photos[:12]]
     return make_face_video(tmp_path_factory.mktemp("video") / "faces.avi", faces, 12)
-
-
-class FixedDetector:
-    """Test double: the same box(es) on every image; counts the images it was asked about."""
-
-    name = "fixed"
-
-    def __init__(self, boxes=((10.0, 12.0, 50.0, 60.0),)):
-        self.boxes = [tuple(map(float, b)) for b in boxes]
-        self.calls = 0
-
-    def detect(self, image):
-        return self.detect_batch([image])[0]
-
-    def detect_batch(self, images):
-        self.calls += len(images)
-        return [[Face(b, 0.99, None) for b in self.boxes] for _ in images]
 
 
 @pytest.fixture

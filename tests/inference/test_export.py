@@ -17,7 +17,7 @@ from elim.runs import load_run
 
 @pytest.fixture(scope="module")
 def reference(run_dir):
-    model, config = load_run(run_dir)
+    model, _ = load_run(run_dir)
     x = torch.randn(5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return x, model(x).numpy()

@@ -7,7 +7,6 @@ import tracemalloc
 import types
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -27,6 +26,9 @@ def _manual(predictor: ElimPredictor, image: np.ndarray, box) -> np.ndarray:
 
 
 def test_load_reads_preprocessing(predictor, run_dir):
+    import elim
+
+    assert elim.load is load and elim.predict_video is predict_video
     pre = predictor.config["preprocess"]
     assert predictor.image_size == pre["image_size"] == 64
     assert predictor.margin == pytest.approx(0.25)
@@ -67,7 +69,7 @@ def test_crops_follow_the_training_rule(predictor, noise_image, fixed_detector):
 
 
 def test_several_faces_per_image(predictor, noise_image):
-    from conftest import FixedDetector
+    from inference_support import FixedDetector
 
     det = FixedDetector([(0, 0, 30, 30), (40, 40, 90, 75)])
     table = predictor.predict(noise_image(), detector=det)

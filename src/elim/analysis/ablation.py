@@ -12,11 +12,13 @@ it), two ways:
 * ``train_seconds_per_step`` — measured inside the training runs, when the trainer records it in
   its per-fit results (``matching_seconds`` / ``steps``); it then includes the warm-up steps on
   which the layer does not run, and the machine's load during training;
-* ``seconds_per_call`` — a timed pass: the cell's layer on the same ``timing_batches`` real
-  identity batches (P × K) of the first fold's training identities, with features of a freshly
-  initialised model of the configuration (seeded) in training mode; after two untimed calls,
-  the median over calls. Every cell sees identical batches, so this column compares solvers
-  under equal conditions. (The fold models are not kept, so their own features are not used.)
+* ``seconds_per_call`` — a timed pass after the fits: the layers of all cells of the table on
+  the same ``timing_batches`` real identity batches (P × K) of the first fold's training
+  identities, with features of a freshly initialised model of the configuration (seeded) in
+  training mode, interleaved batch by batch so that the machine's load affects every cell alike;
+  after two untimed calls, the median over calls. This column compares solvers under equal
+  conditions. (The fold models are not kept, so their own features are not used.) When a cell
+  of the table has no stored timing, the pass is redone for all of them.
 """
 
 from __future__ import annotations
@@ -33,15 +35,22 @@ import numpy as np
 import torch
 
 from elim.analysis.environment import environment
-from elim.analysis.store import ResultStore
+from elim.analysis.store import ResultStore, config_settings
 from elim.config import Config
 from elim.data.cache import FaceCache
 from elim.errors import ElimError
 from elim.runs import read_json, write_json
 
 __all__ = [
-    "Cell", "GRID", "PAPER_CELL", "select_cells", "unavailable", "matching_layer",
-    "time_matching", "run_ablation", "ablation_markdown",
+    "GRID",
+    "PAPER_CELL",
+    "Cell",
+    "ablation_markdown",
+    "matching_layer",
+    "run_ablation",
+    "select_cells",
+    "time_matching",
+    "unavailable",
 ]
 
 SOLVERS = ("sinkhorn", "exact", "qp")
@@ -111,51 +120,60 @@ def matching_layer(config: Config):
 
 
 def time_matching(
-    config: Config,
+    configs: dict[str, Config],
     cache: FaceCache,
     indices: np.ndarray,
     n_batches: int = 20,
     warmup: int = 2,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """Seconds per forward of the matching layer of ``config`` on real identity batches.
+) -> dict[str, dict[str, Any]]:
+    """Seconds per forward of the matching layers of ``configs`` (name → config) on real batches.
 
-    Batches: the training loader (P × K identity batches, seeded by ``config.seed``) over rows
-    ``indices``; features: a model of ``config.model`` initialised with ``config.seed``, in
-    training mode, with gradients enabled on ``z`` (the layer builds its graph as in training).
+    Batches: the training loader of the first configuration (P × K identity batches, seeded by
+    its ``seed``) over rows ``indices``; features: its model initialised with that seed, in
+    training mode, with gradients enabled on ``z`` (the layers build their graphs as in
+    training). Every layer sees every batch, in an order rotated per batch, so a change of
+    machine load affects all of them alike; each layer draws from its own generator with the
+    same seed. Returns per name the median and mean over ``n_batches`` calls (after ``warmup``).
     """
     from elim.models import build_model
     from elim.training.data import preprocess_for, train_loader
 
-    torch.manual_seed(int(config.seed))
-    model = build_model(config.model.to_model_dict()).to(device).train()
-    preprocess = preprocess_for(config)
-    layer = matching_layer(config)
-    gen = torch.Generator().manual_seed(int(config.seed))
-    seconds: list[float] = []
-    iters: list[int] = []
-    loader = train_loader(cache, indices, config)
+    first = next(iter(configs.values()))
+    torch.manual_seed(int(first.seed))
+    model = build_model(first.model.to_model_dict()).to(device).train()
+    preprocess = preprocess_for(first)
+    layers = {name: matching_layer(cfg) for name, cfg in configs.items()}
+    gens = {name: torch.Generator().manual_seed(int(first.seed)) for name in configs}
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    iters: dict[str, list[int]] = {name: [] for name in configs}
+    names = list(configs)
+    loader = train_loader(cache, indices, first)
     calls, target = 0, warmup + n_batches
     while calls < target:  # several epochs of the loader when it has fewer batches
         before = calls
         for images, y, ident in loader:
             with torch.no_grad():
                 z = model.features(preprocess(images.to(device)))
-            out = layer(z.requires_grad_(), ident.to(device), y.to(device), generator=gen)
-            if calls >= warmup and not out.empty:
-                seconds.append(out.seconds)
-                iters.append(out.n_iter)
+            shift = calls % len(names)
+            for name in names[shift:] + names[:shift]:
+                out = layers[name](z.detach().requires_grad_(), ident.to(device), y.to(device),
+                                   generator=gens[name])
+                if calls >= warmup and not out.empty:
+                    seconds[name].append(out.seconds)
+                    iters[name].append(out.n_iter)
             calls += 1
             if calls >= target:
                 break
         if calls == before:
             break
-    if not seconds:
+    if not any(seconds.values()):
         raise ElimError("the timing batches hold fewer than two identities; nothing to match")
-    return {"seconds_per_call": statistics.median(seconds),
-            "seconds_mean": float(np.mean(seconds)), "calls": len(seconds),
-            "solver_iterations": float(np.mean(iters)) if any(iters) else None,
-            "batch": f"{config.data.batch_identities}x{config.data.samples_per_identity}"}
+    return {name: {"seconds_per_call": statistics.median(seconds[name]),
+                   "seconds_mean": float(np.mean(seconds[name])), "calls": len(seconds[name]),
+                   "solver_iterations": float(np.mean(iters[name])) if any(iters[name]) else None,
+                   "batch": f"{first.data.batch_identities}x{first.data.samples_per_identity}"}
+            for name in names}
 
 
 def _train_timing(cell_dir: Path, seeds: Sequence[int], folds: int) -> float | None:
@@ -180,29 +198,26 @@ def run_ablation(
     folds: int = 6,
     seeds: Sequence[int] = (0,),
     fold_seed: int = 0,
-    val_fraction: float = 0.15,
+    val_fraction: float = 0.0,
     timing_batches: int = 20,
     cache: FaceCache | None = None,
     progress: bool = True,
     logs: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) the cells and write ``ablation.json`` / ``ablation.md``; returns the JSON.
 
-    ``config`` fixes everything but the matching's solver, weights and sampling.
+    ``config`` fixes everything but the matching's solver, weights and sampling. ``jobs`` fits
+    of a cell run at once in separate processes (see :func:`elim.training.cv.cross_validate`).
     """
     from elim.training.cv import cross_validate, fold_splits
     from elim.training.data import open_cache
-    from elim.training.fit import run_config
 
     cells = list(GRID if cells is None else cells)
     seeds = [int(s) for s in dict.fromkeys(seeds)]
     out = Path(out_dir)
     base = copy.deepcopy(config).validate()
-    shared = run_config(base)
-    shared["matching"] = {k: v for k, v in shared["matching"].items()
-                          if k not in ("solver", "weights", "sampling", "grad")}
-    shared = {k: v for k, v in shared.items() if k not in ("seed", "elim_version")}
-    shared["train"] = {k: v for k, v in shared["train"].items() if k not in ("method", "progress")}
+    shared = config_settings(base, matching=("solver", "weights", "sampling"))
     settings = {"config": shared, "folds": int(folds), "fold_seed": int(fold_seed),
                 "val_fraction": float(val_fraction), "timing_batches": int(timing_batches),
                 "timing_seed": int(base.seed)}
@@ -211,23 +226,27 @@ def run_ablation(
         cache = open_cache(base, progress=progress)
     timing_rows = fold_splits(cache.table, folds, fold_seed, val_fraction)[0].train
 
-    rows, skipped = [], []
+    summaries, skipped = {}, []
     for cell in cells:
         reason = unavailable(cell)
         if reason is not None:
             skipped.append({"cell": cell.name, "reason": reason})
             continue
-        cfg = cell.apply(base)
+        summaries[cell] = cross_validate(
+            cell.apply(base), out / "cells" / cell.name, folds=folds, methods=("elim",),
+            seeds=seeds, fold_seed=fold_seed, val_fraction=val_fraction, cache=cache,
+            progress=progress, logs=logs, jobs=jobs)
+    # One interleaved timing pass over all cells of this table whenever one lacks a timing.
+    timings = {c.name: store.get(f"timing-{c.name}") for c in summaries}
+    if summaries and not all(timings.values()):
+        timed = time_matching({c.name: c.apply(base) for c in summaries}, cache, timing_rows,
+                              timing_batches)
+        timings = {name: store.put(f"timing-{name}", t) for name, t in timed.items()}
+
+    rows = []
+    for cell, summary in summaries.items():
         cell_dir = out / "cells" / cell.name
-        try:
-            summary = cross_validate(cfg, cell_dir, folds=folds, methods=("elim",), seeds=seeds,
-                                     fold_seed=fold_seed, val_fraction=val_fraction, cache=cache,
-                                     progress=progress, logs=logs)
-            timing = store.get(f"timing-{cell.name}") or store.put(
-                f"timing-{cell.name}", time_matching(cfg, cache, timing_rows, timing_batches))
-        except ElimError as err:
-            skipped.append({"cell": cell.name, "reason": f"failed: {err}"})
-            continue
+        timing = timings[cell.name]
         s = summary["summary"]["elim"]
         rows.append({
             "cell": cell.name, "solver": cell.solver, "weights": cell.weights,
@@ -263,16 +282,16 @@ def _iters(value: float | None) -> str:
 def ablation_markdown(result: dict[str, Any]) -> str:
     """The Table 4 layout: one row per cell, CCC (mean ± std over fold × seed fits) and times."""
     lines = [
-        f"# OT ablation (Table 4): {result['dataset']} — {result['folds']} subject-independent "
-        f"folds × seeds {result['seeds']}",
+        (f"# OT ablation (Table 4): {result['dataset']} — {result['folds']} "
+         f"subject-independent folds × seeds {result['seeds']}"),
         "",
-        "CCC: test metrics of the ELIM fits, mean ± std (ddof = 1) over fold × seed. Matching "
-        "time: forward of the identity-matching layer in milliseconds — per training step as "
-        "recorded during training (— when the trainer did not record it), and per call in a "
-        "timed pass on identical real batches for every cell (median).",
+        ("CCC: test metrics of the ELIM fits, mean ± std (ddof = 1) over fold × seed. Matching "
+         "time: forward of the identity-matching layer in milliseconds — per training step as "
+         "recorded during training (— when the trainer did not record it), and per call in a "
+         "timed pass on identical real batches for every cell (median)."),
         "",
-        "| solver | weights | sampling | CCC (mean) | CCC_v | CCC_a | fits | ms/step (training) "
-        "| ms/call (timed pass) | Sinkhorn iterations |",
+        ("| solver | weights | sampling | CCC (mean) | CCC_v | CCC_a | fits | ms/step (training) "
+         "| ms/call (timed pass) | Sinkhorn iterations |"),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["cells"]:

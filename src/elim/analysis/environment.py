@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-__all__ = ["environment", "PACKAGES"]
+__all__ = ["PACKAGES", "environment"]
 
 #: packages whose versions are recorded (absent ones are reported as ``None``)
 PACKAGES = ("torch", "lightning", "numpy", "pot", "scikit-learn", "qpth")

@@ -90,8 +90,8 @@ def identity_probe(
         accuracy=float(np.mean(scores)),
         accuracy_std=float(np.std(scores, ddof=0)),
         chance=float(counts.max() / counts.sum()),
-        n_identities=int(len(names)),
-        n_samples=int(len(ids)),
+        n_identities=len(names),
+        n_samples=len(ids),
         n_folds=n_folds,
     )
 

@@ -8,6 +8,7 @@ dataset's rule under the run's ``data`` settings; ``split="all"`` takes every fa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ from elim.data.transforms import Preprocess
 from elim.errors import ElimError
 from elim.runs import load_run, read_json
 
-__all__ = ["RunData", "Extracted", "SPLITS", "load_run_data", "extract", "run_name"]
+__all__ = [
+    "SPLITS",
+    "Extracted",
+    "RunData",
+    "extract",
+    "load_run_data",
+    "load_runs",
+    "run_labels",
+    "run_name",
+]
 
 SPLITS = ("test", "val", "all")
 
@@ -74,6 +84,12 @@ def run_name(run_config: dict[str, Any], run_dir: str | Path) -> str:
     """Display name: ``ELIM`` or ``baseline`` (the method), else the folder name."""
     method = run_config.get("train", {}).get("method")
     return {"elim": "ELIM", "baseline": "baseline"}.get(method, Path(run_dir).name)
+
+
+def run_labels(runs: Sequence[RunData]) -> list[str]:
+    """The runs' display names, made unique with their folder names when two coincide."""
+    names = [r.name for r in runs]
+    return [f"{n} ({r.run_dir.name})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
 def _splits_of(run_dir: Path, cache: FaceCache, config: Config, own: bool):
@@ -128,6 +144,43 @@ def load_run_data(
         )
     return RunData(run_dir, run_name(cfg, run_dir), model, cfg, config, preprocess, cache,
                    np.asarray(indices, dtype=np.int64), split, device)
+
+
+def load_runs(
+    run_dirs: Sequence[str | Path],
+    dataset: str | None = None,
+    root: str | Path | None = None,
+    split: str = "test",
+    *,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[RunData]:
+    """Several runs on the same faces: those of the first run (see :func:`load_run_data`).
+
+    Warns when a later run was trained on identities among those faces.
+    """
+    import warnings
+
+    from elim.training.data import groups_of
+    from elim.training.fit import SPLITS_FILE
+
+    if not run_dirs:
+        raise ElimError("no run directory given")
+    first = load_run_data(run_dirs[0], dataset, root, split, cache_dir=cache_dir, device=device,
+                          progress=progress)
+    seen = set(groups_of(first.table).tolist())
+    runs = [first]
+    for d in run_dirs[1:]:
+        run = first.with_model_of(d)
+        stored = Path(d) / SPLITS_FILE
+        if stored.is_file():
+            overlap = seen & set(read_json(stored).get("train", []))
+            if overlap and first.config.data.dataset == run.config.data.dataset:
+                warnings.warn(f"{d} was trained on {len(overlap)} of the {len(seen)} identities "
+                              f"analysed (the {split} part of {run_dirs[0]})", stacklevel=2)
+        runs.append(run)
+    return runs
 
 
 @torch.no_grad()

@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from elim.errors import ElimError
 from elim.runs import read_json, write_json
 
-__all__ = ["fingerprint", "ResultStore"]
+__all__ = ["ResultStore", "fingerprint"]
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
     """SHA-256 of the settings as canonical JSON."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def config_settings(config: Any, **varied: Sequence[str]) -> dict[str, Any]:
+    """The run configuration of ``config`` (``config.json`` layout) without what a study varies.
+
+    Always dropped: ``seed``, ``elim_version``, ``train.method`` and ``train.progress``; plus,
+    per section, the keys given as ``section=("key", ...)``.
+    """
+    from elim.training.fit import run_config
+
+    drop = {"train": ("method", "progress", *varied.pop("train", ()))}
+    drop.update(varied)
+    out = {k: v for k, v in run_config(config).items() if k not in ("seed", "elim_version")}
+    for section, keys in drop.items():
+        out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    return out
 
 
 class ResultStore:

@@ -78,8 +78,17 @@ def _timed(
 
 
 def run_size(
-    k: int, *, n_problems: int, dim: int, eps: float, tol: float, max_iter: int,
-    dtype: torch.dtype, repeats: int, seed: int, min_sample_s: float = 0.05,
+    k: int,
+    *,
+    n_problems: int,
+    dim: int,
+    eps: float,
+    tol: float,
+    max_iter: int,
+    dtype: torch.dtype,
+    repeats: int,
+    seed: int,
+    min_sample_s: float = 0.05,
 ) -> dict[str, Any]:
     """Benchmark one size; returns a flat dict of times, ratios, plan differences, iterations."""
     import ot
@@ -92,8 +101,16 @@ def run_size(
 
     def loop():
         return [
-            ot.sinkhorn(a[i], b[i], cost[i], eps, method="sinkhorn_log", numItermax=max_iter,
-                        stopThr=pot_tol, log=True)
+            ot.sinkhorn(
+                a[i],
+                b[i],
+                cost[i],
+                eps,
+                method="sinkhorn_log",
+                numItermax=max_iter,
+                stopThr=pot_tol,
+                log=True,
+            )
             for i in range(n_problems)
         ]
 
@@ -151,16 +168,31 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     config = {
-        "n_problems": args.batch, "dim": args.dim, "eps": args.eps, "tol": args.tol,
-        "max_iter": args.max_iter, "dtype": args.dtype, "repeats": args.repeats,
+        "n_problems": args.batch,
+        "dim": args.dim,
+        "eps": args.eps,
+        "tol": args.tol,
+        "max_iter": args.max_iter,
+        "dtype": args.dtype,
+        "repeats": args.repeats,
         "min_sample_s": args.min_sample_s,
-        "seed": args.seed, "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "pot": ot.__version__, "pot_batch_available": _pot_batch() is not None,
+        "seed": args.seed,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pot": ot.__version__,
+        "pot_batch_available": _pot_batch() is not None,
     }
     rows = [
         run_size(
-            k, n_problems=args.batch, dim=args.dim, eps=args.eps, tol=args.tol,
-            max_iter=args.max_iter, dtype=dtype, repeats=args.repeats, seed=args.seed + k,
+            k,
+            n_problems=args.batch,
+            dim=args.dim,
+            eps=args.eps,
+            tol=args.tol,
+            max_iter=args.max_iter,
+            dtype=dtype,
+            repeats=args.repeats,
+            seed=args.seed + k,
             min_sample_s=args.min_sample_s,
         )
         for k in tqdm(args.sizes, desc="sinkhorn bench", disable=None)

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", action="store_true", help="add the feature vector z as columns f0..")
     p.add_argument("--video-out", metavar="OUT.mp4", help="write annotated video(s) (box, V/A, V–A disc)")
     p.add_argument("--plot", metavar="DIR", help="write a V/A time-series PNG per video into DIR")
+    p.add_argument("--margin", type=float, metavar="M", help="crop margin around the detected box (default: the run's preprocess.margin)")
+    p.add_argument("--grayscale", action="store_true", default=None, help="feed grayscale crops (default: the run's preprocess.grayscale)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's own; 1 is often fastest on a busy CPU)")
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
     p.set_defaults(func=run)
 
@@ -90,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
 
         if Path(args.video_out).suffix.lower() not in FOURCC:
             raise ElimError(f"--video-out {args.video_out}: use one of {', '.join(FOURCC)}")
-    predictor = load(args.model, device=args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    predictor = load(args.model, device=args.device, margin=args.margin, grayscale=args.grayscale)
     name = "none" if args.no_detect else args.detector
     options: dict = {"max_side": args.detect_size} if name != "none" else {}
     if name == "yunet":
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "no_face", "error")}
     summary = {
-        "inputs": len(outcomes), **counts, "rows": int(len(table)),
+        "inputs": len(outcomes), **counts, "rows": len(table),
         "out": args.out, "files": [f for o in outcomes for f in o.outputs],
     }
     if fmt is not None:
@@ -122,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         print(table.to_json(orient="records", indent=1))
     else:
+        import pandas as pd
+
         shown = table[[c for c in SHOWN if c in table]].copy()
         shown["source"] = [Path(s).name if not s.startswith("<") else s for s in shown["source"]]
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:+.3f}", na_rep="-"))
+        signed = {c: (lambda v: "-" if pd.isna(v) else f"{v:+.3f}") for c in ("valence", "arousal")}
+        print(shown.to_string(index=False, formatters=signed, float_format="{:.3f}".format, na_rep="-"))
     print(
         f"elim predict: {summary['inputs']} input(s): {counts['ok']} ok, "
         f"{counts['no_face']} without a face, {counts['error']} failed; {len(table)} row(s)"

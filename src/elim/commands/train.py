@@ -31,7 +31,7 @@ _FLAG_KEYS = {
     "eps": "matching.eps", "k": "matching.k", "n_identities": "matching.n_identities",
     "weights": "matching.weights", "sampling": "matching.sampling",
     "solver": "matching.solver", "grad": "matching.grad",
-    "seed": "seed",
+    "threads": "train.threads", "seed": "seed",
 }
 
 
@@ -79,7 +79,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | 
     e.add_argument("--devices", type=lambda s: s if s == "auto" else int(s))
     e.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"])
     e.add_argument("--max-minutes", type=float, help="wall-clock cap of the training loop")
-    e.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    e.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: the config's; presets use 1)")
 
 
 def config_from_args(args: argparse.Namespace, default_preset: str | None) -> Config:
@@ -99,10 +100,6 @@ def config_from_args(args: argparse.Namespace, default_preset: str | None) -> Co
         from elim.errors import DataError
 
         raise DataError(f"--dataset {args.dataset} needs --root (its folder or labels file)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(int(args.threads))
     return config
 
 
@@ -141,4 +138,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "run", "add_config_arguments", "config_from_args"]
+__all__ = ["add_config_arguments", "config_from_args", "register", "run"]

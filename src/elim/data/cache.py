@@ -180,7 +180,7 @@ def _file_stats(paths: np.ndarray) -> np.ndarray:
         try:
             st = os.stat(p)
             out[i] = (st.st_size, st.st_mtime_ns)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in the path
             pass
     return out
 
@@ -511,7 +511,7 @@ def open_dataset(
     (``elim.datasets.synthetic.generate(image_size=…, **reader_options)``). Otherwise the
     reader's records are cached in ``<cache_dir>/<name>-<size>-<fingerprint[:12]>``, where
     ``cache_dir`` defaults to :func:`default_cache_root`; a changed dataset, size or margin
-    gets a new folder.
+    gets a new folder. A dataset of which no record yields a face is a :class:`DataError`.
     """
     if name == "synthetic" and root is None:
         from elim.datasets.synthetic import generate
@@ -530,7 +530,7 @@ def open_dataset(
     parent = Path(cache_dir) if cache_dir is not None else default_cache_root(root)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     target = parent / f"{safe}-{int(image_size)}-{fingerprint[:12]}"
-    return build_cache(
+    cache = build_cache(
         ReadResult(records, result.skipped, result.source),
         target,
         image_size,
@@ -539,3 +539,9 @@ def open_dataset(
         workers=workers,
         dataset=name,
     )
+    if len(cache) == 0:
+        raise DataError(
+            f"{result.source or root}: none of the {len(records)} record(s) gave a face "
+            f"({cache.skipped.summary()}); check the image files"
+        )
+    return cache

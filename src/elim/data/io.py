@@ -6,6 +6,7 @@ cache builder can count it as a skipped record and the CLI can print it as one l
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,25 +42,28 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: empty file (0 bytes); re-copy or remove it from the labels")
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) read from the file header without decoding, or None if unknown."""
+def _header_size(path: Path) -> tuple[int, str] | None:
+    """(pixel count, "W×H") read from the file header without decoding, or None if unknown."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
-                return int(im.width), int(im.height)
-    except Image.DecompressionBombError:
-        return (1 << 31, 1)  # beyond any sensible limit; refused by the caller
+                return int(im.width) * int(im.height), f"{im.width}×{im.height}"
+    except Image.DecompressionBombError as err:
+        # PIL refuses headers beyond twice its own limit before exposing the size; its message
+        # holds the pixel count ("Image size (N pixels) exceeds limit ...").
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        return (int(found.group(1)) if found else 1 << 40), "header"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
 
 
-def _refuse_large(path: Path, width: int, height: int, max_pixels: int | None) -> None:
-    if max_pixels is not None and width * height > max_pixels:
+def _refuse_large(path: Path, pixels: int, shape: str, max_pixels: int | None) -> None:
+    if max_pixels is not None and pixels > max_pixels:
         raise ImageTooLargeError(
-            f"{path}: image too large ({width}×{height} = {width * height / 1e6:.0f} Mpx > "
+            f"{path}: image too large ({shape}: {pixels / 1e6:.0f} Mpx > "
             f"{max_pixels / 1e6:.0f} Mpx); downscale it or raise max_pixels"
         )
 
@@ -96,7 +100,7 @@ def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndar
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
-    _refuse_large(path, bgr.shape[1], bgr.shape[0], max_pixels)
+    _refuse_large(path, bgr.shape[0] * bgr.shape[1], f"{bgr.shape[1]}×{bgr.shape[0]}", max_pixels)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -125,7 +129,7 @@ class VideoReader:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         try:
-            _refuse_large(self.path, width, height, self.max_pixels)
+            _refuse_large(self.path, width * height, f"{width}×{height}", self.max_pixels)
         except DataError:
             cap.release()
             raise

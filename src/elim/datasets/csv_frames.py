@@ -6,7 +6,10 @@ Format (one row per labelled face)::
     images/S010_004_00000017.png,S010,-0.51,0.59
 
 - ``path``: relative to the CSV's folder (the dataset root), or absolute inside it. Paths that
-  leave the root (``..`` or an absolute path elsewhere) are refused.
+  leave the root (``..`` or an absolute path elsewhere) are refused, judged on the normalised
+  text: symbolic links *inside* the root (e.g. an ``images`` link to another disk) are trusted,
+  since whoever can create them controls the dataset folder anyway. Paths holding a NUL byte
+  are skipped as ``bad_path``.
 - ``identity``: person / clip; ``group`` (default: identity) is the unit kept on one side of
   every split; ``split``: optional official split name.
 - ``valence``, ``arousal`` in [-1, 1]. Empty, NaN, infinite, out-of-range and ``-5`` (the
@@ -75,7 +78,8 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _resolve_paths(values: pd.Series, root: Path) -> tuple[list[str | None], list[str]]:
-    """Absolute normalised paths; None (with a reason) for empty ones and ones outside root."""
+    """Absolute normalised paths; None (with a reason) for empty or NUL-containing paths and
+    for paths that leave ``root`` (checked on the normalised text; links inside it are trusted)."""
     root_s = os.path.normpath(str(root))
     prefix = root_s.rstrip(os.sep) + os.sep
     out: list[str | None] = []
@@ -85,6 +89,10 @@ def _resolve_paths(values: pd.Series, root: Path) -> tuple[list[str | None], lis
         if not v:
             out.append(None)
             reasons.append("empty_path")
+            continue
+        if "\x00" in v:  # no file system accepts it; os calls would raise ValueError
+            out.append(None)
+            reasons.append("bad_path")
             continue
         full = os.path.normpath(v if os.path.isabs(v) else os.path.join(root_s, v))
         if not full.startswith(prefix):
@@ -147,7 +155,7 @@ def read(
     raw_paths = df["path"].to_numpy()
     paths, path_reasons = _resolve_paths(df["path"], base)
     path_reasons = np.array(path_reasons, dtype=object)
-    for reason in ("empty_path", "outside_root"):
+    for reason in ("empty_path", "bad_path", "outside_root"):
         drop(path_reasons == reason, reason, raw_paths)
     if skipped.counts.get("outside_root"):
         warnings.warn(

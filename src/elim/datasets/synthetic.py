@@ -13,8 +13,10 @@ sinusoids per axis), with the clip centres of one identity spread around the cir
 identity shows several expressions and all four VA quadrants occur. Each clip has its own
 background, light direction, head pose (rotation, shift, scale with a slow drift) and pixel noise.
 
-Defaults (``generate()``): 60 identities × 4 clips × 12 frames = 2,880 images of 64×64, enough for
-a CNN to learn VA from and small enough for the 3-minute CPU run of ``elim train``.
+Defaults (``generate()``): 60 identities × 4 clips × 12 frames = 2,880 images of 64×64 (the
+``synthetic`` training preset asks for 32×32), enough for a CNN to learn VA from and small enough
+for the 3-minute CPU run of ``elim train``; drawing them takes about 1.6 s (0.9 s at 32×32) of
+one CPU core.
 
 Because identities are independent draws, any identity-disjoint split (done by
 :mod:`elim.data.splits` over ``group``) is a valid train / validation / test split.
@@ -115,6 +117,8 @@ class ClipScene:
 
 
 def clip_scene(rng: np.random.Generator, n_frames: int, size: int) -> ClipScene:
+    """Draw one clip's nuisance: two-colour gradient background, light ramp (±15 %) and gain,
+    pose (rotation ~2.5° sd, shift ~1.2 % sd, scale ±4 %, plus a slow drift) and noise."""
     g = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
     x, y = np.meshgrid(g, g)
     th = rng.uniform(0, 2 * np.pi)
@@ -278,7 +282,8 @@ def read(root: str | os.PathLike | None = None, **options) -> ReadResult:
     if root is None:
         raise DataError("synthetic: no root given; generated data lives in memory "
                         "(elim.data.cache.open_dataset('synthetic', None, image_size)), or write "
-                        "it with `elim data synth DIR` / write_synthetic(DIR) and pass --root DIR")
+                        "it with `elim data synth --out DIR` (or write_synthetic(DIR)) and pass "
+                        "--root DIR")
     result = get_reader("csv")(root, **options)
     extra = ["clip", *(f.name for f in fields(ExpressionStyle))]
     try:

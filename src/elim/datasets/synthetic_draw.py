@@ -366,7 +366,7 @@ def expression_ops(app: Appearance, dv: np.ndarray, da: np.ndarray, mouth_share:
         pupils.append(xy(ex + 0.45 * r_iris * np.cos(ring), iy + 0.45 * r_iris * np.sin(ring)))
         wx = np.array([px[-1], px[0]])
         top = xy(wx, np.full((n_frames, 2), ey - r_iris - 0.02))
-        bottom = xy(wx, ey + r_iris + 0.02 + tilt + 0 * wx)
+        bottom = xy(wx, np.broadcast_to(ey + r_iris + 0.02 + tilt, (n_frames, 2)))
         covers += [np.concatenate([up, top], 1), np.concatenate([lo, bottom], 1)]
         uppers.append(up)
         lowers.append(lo)
@@ -451,6 +451,7 @@ class FaceRenderer:
         return shade.astype(np.float32)[..., None]
 
     def render(self, dv: np.ndarray, da: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames for displayed valence ``dv`` and arousal ``da`` (F,): (faces, alpha)."""
         dv = np.asarray(dv, float).ravel()
         da = np.asarray(da, float).ravel()
         ops = expression_ops(self.app, dv, da, self.mouth_share, self.canvas)

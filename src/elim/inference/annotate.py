@@ -44,8 +44,8 @@ def draw_predictions(bgr: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
     ok = rows[rows["status"] == "ok"]
     for _, row in ok.iterrows():
         colour = _colour(row["face"])
-        p0 = (int(round(row["x0"])), int(round(row["y0"])))
-        p1 = (int(round(row["x1"])), int(round(row["y1"])))
+        p0 = (round(float(row["x0"])), round(float(row["y0"])))
+        p1 = (round(float(row["x1"])), round(float(row["y1"])))
         cv2.rectangle(bgr, p0, p1, colour, 2)
         text = f"V {row['valence']:+.2f}  A {row['arousal']:+.2f}"
         cv2.putText(bgr, text, (p0[0], max(12, p0[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
@@ -58,7 +58,7 @@ def draw_predictions(bgr: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
     cv2.putText(bgr, "A", (centre[0] + 3, centre[1] - radius + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
     for _, row in ok.iterrows():
         v, a = np.clip([row["valence"], row["arousal"]], -1.0, 1.0)
-        point = (int(round(centre[0] + v * radius)), int(round(centre[1] - a * radius)))
+        point = (round(centre[0] + float(v) * radius), round(centre[1] - float(a) * radius))
         cv2.circle(bgr, point, 4, _colour(row["face"]), -1, cv2.LINE_AA)
     return bgr
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from elim.detection import Detector
 from elim.errors import DataError
@@ -77,13 +78,14 @@ def run_inputs(
     for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
         group = list(group)
         if is_image:
-            rows = [
-                r
-                for chunk in predictor.iter_predict(
-                    [i.source for i in group], options.detector, options.batch_size, options.features
-                )
-                for r in chunk
-            ]
+            rows = []
+            chunks = predictor.iter_predict(
+                [i.source for i in group], options.detector, options.batch_size, options.features
+            )
+            with tqdm(total=len(group), unit="image", disable=None if options.progress else True) as bar:
+                for chunk in chunks:
+                    rows += chunk
+                    bar.update(len({r["_position"] for r in chunk}))
             table = rows_to_frame(rows, dim)
             tables.append(table)
             for position, item in enumerate(group):

@@ -45,17 +45,22 @@ def _emd(p: Problem, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor, Tens
         a_i, b_i = mass_a[i, r], mass_b[i, c]
         b_i = b_i * (a_i.sum() / b_i.sum())  # exact balance in float64
         block, log = ot.emd(
-            a_i, b_i, np.ascontiguousarray(cost[i][np.ix_(r, c)]),
-            numItermax=max_iter or 1_000_000, log=True,
+            a_i,
+            b_i,
+            np.ascontiguousarray(cost[i][np.ix_(r, c)]),
+            numItermax=max_iter or 1_000_000,
+            log=True,
         )
         plan[i][np.ix_(r, c)] = block
         f[i, r], g[i, c] = log["u"], log["v"]
         optimal[i] = log["result_code"] == 1
     like = p.cost
-    to = dict(dtype=like.dtype, device=like.device)
+    to = {"dtype": like.dtype, "device": like.device}
     return (
-        torch.from_numpy(plan).to(**to), torch.from_numpy(f).to(**to),
-        torch.from_numpy(g).to(**to), torch.from_numpy(optimal).to(like.device),
+        torch.from_numpy(plan).to(**to),
+        torch.from_numpy(f).to(**to),
+        torch.from_numpy(g).to(**to),
+        torch.from_numpy(optimal).to(like.device),
     )
 
 
@@ -92,7 +97,7 @@ def _qp(p: Problem, ridge: float, max_iter: int | None) -> tuple[Tensor, Tensor,
     qp_function = _qp_function()
     n_batch, n, m = p.cost.shape
     nz = n * m
-    like = dict(dtype=torch.float64, device=p.cost.device)
+    like = {"dtype": torch.float64, "device": p.cost.device}
     cost = p.cost.double()
     eye = torch.eye(nz, **like)
     # Row sums (n constraints) and column sums (m - 1: the last one follows from the total).
@@ -145,7 +150,7 @@ def exact(
     else:
         with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
             plan, f, g = _qp(p, float(ridge), max_iter)
-        to = dict(dtype=p.cost.dtype)
+        to = {"dtype": p.cost.dtype}
         plan, f, g = plan.to(**to), f.to(**to), g.to(**to)
     error = row_marginal_error(plan.detach().sum(-1), p.a, p.mass)
     converged = optimal if method == "emd" else error <= tol

@@ -10,17 +10,18 @@ cosine cost of ELIM (C in [0, 2]) eps = 0.05 is a mildly blurred matching, eps =
 the unregularised optimum (and needs many more iterations). Scaling the cost and eps by the same
 factor gives the same plan.
 
-Numerics. The state is the pair of log-potentials u = f / eps, v = g / eps, started by two exact
-log-sum-exp half steps. Between two "absorptions" the updates
+Numerics. The state is the pair of log-potentials u = f / eps, v = g / eps, started by a
+max-plus version of one log-domain sweep (u_i = log a_i + min_j C_ij / eps, then v likewise).
+Between two "absorptions" the exact log-domain updates
 
     u_i <- log a_i - log sum_j exp(-C_ij / eps + u*_i + v*_j) exp(v_j - v*_j) + u*_i
 
-are evaluated as batched matrix-vector products with the stabilised kernel
-``K*_ij = exp(-C_ij / eps + u*_i + v*_j)`` (the plan at the last absorption, entries <= 1) and
-the scalings ``alpha = exp(u - u*)``, ``beta = exp(v - v*)``. When a scaling leaves
-[exp(-tau), exp(tau)] it is folded into (u*, v*) and the kernel is rebuilt. This is the usual
-absorption scheme for log-domain Sinkhorn: it computes the same iterates as the plain
-log-sum-exp form, cannot overflow or underflow for any eps, and costs one bmm per half step
+(and the same for v) are evaluated as batched matrix-vector products with the stabilised
+kernel ``K*_ij = exp(-C_ij / eps + u*_i + v*_j)`` (the plan at the last absorption) and the
+scalings ``alpha = exp(u - u*)``, ``beta = exp(v - v*)``. When a scaling leaves
+[exp(-tau), exp(tau)], tau = log(largest float) / 4, it is folded into (u*, v*) and the kernel
+is rebuilt. This is the usual absorption scheme for log-domain Sinkhorn: it computes the
+log-sum-exp iterates, cannot overflow or underflow for any eps, and costs one bmm per half step
 instead of several passes of exp over the (B, n, m) cost.
 
 Convergence is tested every few iterations (more often while the potentials still move): the
@@ -42,7 +43,8 @@ from elim.ot.result import OTResult
 GRADS = ("detach", "autodiff")
 #: Longest gap, in iterations, between two convergence checks.
 MAX_CHECK_INTERVAL = 8
-#: Problems with fewer than CHECK_WORK / k cost entries may skip up to k - 1 checks.
+#: A batch with B*n*m cost entries checks at least every CHECK_WORK / (B*n*m) iterations
+#: (capped by MAX_CHECK_INTERVAL): a check costs about as much as an iteration of a small batch.
 CHECK_WORK = 1 << 21
 
 
@@ -55,13 +57,17 @@ def _kernel(logits: Tensor, mask: Tensor | None) -> Tensor:
 
 def _logits(cost: Tensor, u: Tensor, v: Tensor, eps: float) -> Tensor:
     """u_i + v_j - C_ij / eps for rows u (B, 1, n), v (B, 1, m), as a new tensor."""
-    return torch.sub(u.mT, cost, alpha=1.0 / eps).add_(v)
+    return torch.sub(u.transpose(1, 2), cost, alpha=1.0 / eps).add_(v)
 
 
-def _out_of_range(scaling: Tensor, bound: float) -> bool:
-    """True when a positive scaling leaves [1 / bound, bound]."""
-    low, high = torch.aminmax(scaling)
-    return high.item() > bound or low.item() < 1.0 / bound
+def _log_range(alpha: Tensor, beta: Tensor) -> float:
+    """max |log s| over both scalings (inf when one has under- or overflowed)."""
+    low_a, high_a = torch.aminmax(alpha)
+    low_b, high_b = torch.aminmax(beta)
+    low, high = min(low_a.item(), low_b.item()), max(high_a.item(), high_b.item())
+    if not (low > 0 and math.isfinite(high)):
+        return math.inf
+    return max(math.log(high), -math.log(low))
 
 
 def _check_args(eps: float, max_iter: int, tol: float, grad: str) -> None:
@@ -84,15 +90,17 @@ def _max_check_interval(shape: torch.Size) -> int:
 def _iterate(p: Problem, eps: float, max_iter: int, tol: float) -> tuple[Tensor, ...]:
     """Run the stabilised log-domain iterations; returns plan, u, v, marginal error, n_iter.
 
-    All vectors are rows (B, 1, n) / (B, 1, m) (``.mT`` views them as columns): each half step
-    is one batched matrix-vector product with the contiguous kernel and one division."""
+    All vectors are rows (B, 1, n) / (B, 1, m): each half step is one batched row-vector times
+    matrix product (with the kernel or a transposed view of it) and one division."""
     dtype, mask = p.cost.dtype, p.mask
-    bound = math.exp(math.log(torch.finfo(dtype).max) / 4)  # absorb beyond this scaling
+    # Absorb when a scaling leaves [exp(-tau), exp(tau)]: kernel entries that still matter then
+    # stay in the normal range of the dtype.
+    tau = math.log(torch.finfo(dtype).max) / 4
     # Padded rows/columns get mass 1 and a unit "denominator", so their scaling stays 1.
     a = p.a.masked_fill(~p.mask_a, 1.0).unsqueeze(1)
     b = p.b.masked_fill(~p.mask_b, 1.0).unsqueeze(1)
     neg_a, mass = -a, p.mass
-    pad_a = (~p.mask_a).to(dtype).unsqueeze(-1)
+    pad_a = (~p.mask_a).to(dtype).unsqueeze(1)
     pad_b = (~p.mask_b).to(dtype).unsqueeze(1)
     # pad + x @ y: padded lines get a unit denominator; without padding a plain bmm is enough.
     matvec = torch.baddbmm if mask is not None else (lambda pad, x, y: torch.bmm(x, y))
@@ -103,7 +111,7 @@ def _iterate(p: Problem, eps: float, max_iter: int, tol: float) -> tuple[Tensor,
     u = a.log() + cost_min.amin(2).unsqueeze(1) / eps
     if mask is not None:
         u = u.masked_fill(~p.mask_a.unsqueeze(1), 0.0)
-    logits = torch.sub(u.mT, p.cost, alpha=1.0 / eps)
+    logits = torch.sub(u.transpose(1, 2), p.cost, alpha=1.0 / eps)
     masked = logits if mask is None else logits.masked_fill(~mask, -math.inf)
     v = b.log() - masked.amax(1, keepdim=True)
     if mask is not None:
@@ -111,24 +119,37 @@ def _iterate(p: Problem, eps: float, max_iter: int, tol: float) -> tuple[Tensor,
     # amax keeps its input for backward: reuse the buffer only when nothing is recorded.
     logits = logits.add_(v) if not torch.is_grad_enabled() else logits + v
     kernel = _kernel(logits, mask)
+    kernel_t = kernel.transpose(1, 2)  # a view: row-vector products with it are fast as well
     alpha, beta = torch.ones_like(a), torch.ones_like(b)
 
+    # Checks (marginal error and scaling range) come every `interval` iterations: after each
+    # absorption at once, then at most twice as far apart as before and never so far that the
+    # scalings, drifting at their average rate since the last absorption, would pass half the
+    # distance left to tau.
     max_interval = _max_check_interval(p.cost.shape)
-    n_iter, next_check, interval = 0, 0, 1
+    n_iter, next_check, interval, absorbed_at = 0, 0, 1, 0
     while True:
         check = n_iter >= next_check or n_iter == max_iter
         absorbed = False
-        if check and n_iter > 0 and (_out_of_range(alpha, bound) or _out_of_range(beta, bound)):
-            u, v = u + alpha.log(), v + beta.log()
-            kernel = _kernel(_logits(p.cost, u, v, eps), mask)
-            alpha, beta = torch.ones_like(a), torch.ones_like(b)
-            absorbed = True
-        row = matvec(pad_a, kernel, beta.mT).mT
+        if check and n_iter > 0:
+            spread = _log_range(alpha, beta)
+            if spread > tau:
+                u, v = u + alpha.log(), v + beta.log()
+                kernel = _kernel(_logits(p.cost, u, v, eps), mask)
+                kernel_t = kernel.transpose(1, 2)
+                alpha, beta = torch.ones_like(a), torch.ones_like(b)
+                absorbed, absorbed_at = True, n_iter
+        row = matvec(pad_a, beta, kernel_t)
         if check:
             error = torch.linalg.vector_norm(torch.addcmul(neg_a, alpha, row), 1, dim=(1, 2)) / mass
             if n_iter == max_iter or error.amax().item() <= tol:
                 break
-            interval = 1 if absorbed else min(2 * interval, max_interval)
+            if absorbed or n_iter == 0:
+                interval = 1
+            else:
+                rate = spread / (n_iter - absorbed_at)
+                room = int((tau - spread) / (2 * rate)) if rate > 0 else max_interval
+                interval = max(1, min(2 * interval, max_interval, room))
             next_check = n_iter + interval
         alpha = a / row
         beta = b / matvec(pad_b, alpha, kernel)
@@ -160,28 +181,32 @@ def sinkhorn(
     entries); ``mask_a`` / ``mask_b`` True on real entries. Entries with mask False or mass 0
     are padding: their plan rows/columns are exactly 0 and their potentials 0. ``eps`` is the
     entropic regularisation in cost units (see the module docstring). Stops when the relative L1
-    row-marginal error of every problem is <= ``tol`` or after ``max_iter`` iterations.
+    row-marginal error of every problem is <= ``tol`` or after ``max_iter`` iterations; the
+    defaults converge in tens of iterations on ELIM's cosine costs (k <= 256, float32).
 
     ``grad="detach"``: the iterations run under ``torch.no_grad()`` and the plan is a constant;
     ``value`` = <C, P> still carries the gradient P with respect to the cost.
     ``grad="autodiff"``: gradients flow through every unrolled iteration into cost, a and b.
     """
     _check_args(eps, max_iter, tol, grad)
-    p = prepare(cost, a, b, mask_a, mask_b)
-    if grad == "detach":
-        with torch.no_grad():
+    device = cost.device.type if isinstance(cost, Tensor) else "cpu"
+    # Under mixed precision autocast would run the products in half precision: keep float32.
+    with torch.autocast(device, enabled=False):
+        p = prepare(cost, a, b, mask_a, mask_b)
+        if grad == "detach":
+            with torch.no_grad():
+                plan, u, v, error, n_iter = _iterate(p, float(eps), int(max_iter), float(tol))
+        else:
             plan, u, v, error, n_iter = _iterate(p, float(eps), int(max_iter), float(tol))
-    else:
-        plan, u, v, error, n_iter = _iterate(p, float(eps), int(max_iter), float(tol))
-    error = error.detach()
-    result = OTResult(
-        plan=plan,
-        f=u * eps,
-        g=v * eps,
-        value=transport_cost(p.cost, plan),
-        n_iter=n_iter,
-        converged=error <= tol,
-        marginal_error=error,
-        solver="sinkhorn",
-    )
+        error = error.detach()
+        result = OTResult(
+            plan=plan,
+            f=u * eps,
+            g=v * eps,
+            value=transport_cost(p.cost, plan),
+            n_iter=n_iter,
+            converged=error <= tol,
+            marginal_error=error,
+            solver="sinkhorn",
+        )
     return result if p.batched else result.squeeze_batch()

@@ -34,14 +34,14 @@ from elim.errors import DataError
 
 __all__ = [
     "Splits",
-    "open_cache",
-    "preprocess_for",
+    "eval_loader",
     "groups_of",
     "make_splits",
+    "open_cache",
+    "predict",
+    "preprocess_for",
     "splits_from_groups",
     "train_loader",
-    "eval_loader",
-    "predict",
 ]
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",

@@ -23,7 +23,7 @@ from elim.runs import load_run, read_json
 from elim.training.data import make_splits, predict, splits_from_groups
 from elim.training.fit import SPLITS_FILE
 
-__all__ = ["evaluate_run", "SPLIT_CHOICES"]
+__all__ = ["SPLIT_CHOICES", "evaluate_run"]
 
 SPLIT_CHOICES = ("test", "val", "all")
 
@@ -85,7 +85,7 @@ def evaluate_run(
         "dataset": config.data.dataset,
         "root": config.data.root,
         "split": split,
-        "n": int(len(indices)),
+        "n": len(indices),
         "metrics": va_metrics(pred, true),
     }
     if return_predictions:

@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from elim.config import Config
@@ -42,7 +41,7 @@ from elim.training.data import (
 )
 from elim.training.module import ElimModule
 
-__all__ = ["FitResult", "fit", "run_config", "default_run_dir", "SPLITS_FILE"]
+__all__ = ["SPLITS_FILE", "FitResult", "default_run_dir", "fit", "run_config"]
 
 SPLITS_FILE = "splits.json"
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
@@ -157,7 +156,9 @@ def fit(
     import lightning as L
 
     config.validate()
-    started = time.perf_counter()
+    if config.train.threads:
+        torch.set_num_threads(int(config.train.threads))
+    started, cpu_started = time.perf_counter(), time.process_time()
     progress = config.train.progress and not lean
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
@@ -192,25 +193,25 @@ def fit(
             monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
             save_last=True, enable_version_counter=False,
         ))
-    trainer_kwargs: dict[str, Any] = dict(
-        max_epochs=config.train.epochs,
-        max_steps=int(config.train.max_steps) if config.train.max_steps else -1,
-        accelerator=config.train.accelerator,
-        devices=config.train.devices,
-        precision=config.train.precision,
-        gradient_clip_val=config.train.grad_clip,
-        logger=_loggers(log_dir, lean),
-        callbacks=callbacks,
-        enable_checkpointing=bool(callbacks),
-        enable_progress_bar=progress,
-        enable_model_summary=not lean and progress,
-        num_sanity_val_steps=0,
-        check_val_every_n_epoch=max(1, config.train.val_every),
-        limit_val_batches=1.0 if has_val else 0,
-        log_every_n_steps=max(1, min(50, steps_per_epoch)),
-        use_distributed_sampler=False,
-        default_root_dir=str(run_dir) if run_dir is not None else None,
-    )
+    trainer_kwargs: dict[str, Any] = {
+        "max_epochs": config.train.epochs,
+        "max_steps": int(config.train.max_steps) if config.train.max_steps else -1,
+        "accelerator": config.train.accelerator,
+        "devices": config.train.devices,
+        "precision": config.train.precision,
+        "gradient_clip_val": config.train.grad_clip,
+        "logger": _loggers(log_dir, lean),
+        "callbacks": callbacks,
+        "enable_checkpointing": bool(callbacks),
+        "enable_progress_bar": progress,
+        "enable_model_summary": not lean and progress,
+        "num_sanity_val_steps": 0,
+        "check_val_every_n_epoch": max(1, config.train.val_every),
+        "limit_val_batches": 1.0 if has_val else 0,
+        "log_every_n_steps": max(1, min(50, steps_per_epoch)),
+        "use_distributed_sampler": False,
+        "default_root_dir": str(run_dir) if run_dir is not None else None,
+    }
     if config.train.max_minutes:
         trainer_kwargs["max_time"] = timedelta(minutes=float(config.train.max_minutes))
     val_loader = eval_loader(cache, splits.val if has_val else splits.train[:1],
@@ -224,6 +225,7 @@ def fit(
             raise
         trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
 
+    model.to(memory_format=torch.contiguous_format)
     if module.best_state is not None:
         model.load_state_dict(module.best_state)
     device = _eval_device(config)
@@ -241,6 +243,7 @@ def fit(
         "epochs_run": int(trainer.current_epoch),
         "steps": int(trainer.global_step),
         "seconds": round(time.perf_counter() - started, 3),
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "matching_seconds": round(module.matching_seconds, 3),
         "sizes": splits.sizes(),
         "split_rule": splits.rule,
@@ -253,15 +256,3 @@ def fit(
     return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
                      list(module.train_loss), list(module.val_history))
 
-
-def evaluate_model(
-    model: torch.nn.Module,
-    preprocess: Any,
-    cache: FaceCache,
-    indices: np.ndarray,
-    batch_size: int = 256,
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Global VA metrics of ``model`` on rows ``indices`` of ``cache``."""
-    pred, true = predict(model, preprocess, cache, indices, batch_size, device)
-    return va_metrics(pred, true)

@@ -1,4 +1,4 @@
-"""The Lightning module that trains f_φ and f_θ with L_va (baseline) or L_va + w(t)·L_main (ELIM).
+"""Lightning module training f_φ and f_θ with L_va (baseline) or L_va + w(t)·L_main (ELIM).
 
 One training step (Algorithm 1, as one summed objective):
 
@@ -31,7 +31,7 @@ from torch import Tensor
 from elim.config import Config
 from elim.losses import main_loss, va_loss
 from elim.metrics import va_metrics
-from elim.training.schedule import lr_factor, warmup_weight
+from elim.training.schedule import cosine_factor, lr_factor, warmup_weight
 
 __all__ = ["ElimModule"]
 
@@ -57,14 +57,15 @@ class ElimModule(L.LightningModule):
         self.preprocess = preprocess
         self.augment = augment if config.data.augment else None
         self.total_steps = max(1, int(total_steps))
-        self.warmup_steps = int(round(config.train.warmup * self.total_steps))
+        self.warmup_steps = round(config.train.warmup * self.total_steps)
         self.matching = None
         if config.train.method == "elim":
             from elim.matching import IdentityMatching
 
             m = config.matching
             self.matching = IdentityMatching(
-                n_identities=m.n_identities, k=m.k, eps=m.eps, max_iter=m.max_iter, tol=m.tol, weights=m.weights,
+                n_identities=m.n_identities, k=m.k, eps=m.eps, max_iter=m.max_iter, tol=m.tol,
+                weights=m.weights,
                 sampling=m.sampling, solver=m.solver, grad=m.grad, norm_eps=m.norm_eps,
             )
         self._generators: dict[str, torch.Generator] = {}
@@ -92,9 +93,22 @@ class ElimModule(L.LightningModule):
         return gen
 
     # -- forward / losses ---------------------------------------------------------------------
+    def _input(self, images: Tensor) -> Tensor:
+        x = self.preprocess(images)
+        if self.config.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def forward(self, images: Tensor) -> Tensor:
         """Inference: uint8 NHWC images → (B, 2) valence, arousal."""
-        return self.model(self.preprocess(images))
+        return self.model(self._input(images))
+
+    def on_fit_start(self) -> None:
+        if self.config.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def on_fit_end(self) -> None:
+        self.model.to(memory_format=torch.contiguous_format)
 
     def main_weight(self, step: int) -> float:
         """``w(t)·main_weight`` at iteration ``step`` (0 for the baseline)."""
@@ -110,6 +124,8 @@ class ElimModule(L.LightningModule):
         x = self.preprocess(images)
         if self.augment is not None:
             x = self.augment(x, self.generator("augment", x.device))
+        if self.config.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         z = self.model.features(x)
         pred = self.model.head(z)
         t = self.config.train
@@ -181,7 +197,9 @@ class ElimModule(L.LightningModule):
         if metrics["ccc_mean"] > self.best_score:
             self.best_score = metrics["ccc_mean"]
             self.best_epoch = int(self.current_epoch)
-            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = {
+                k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+            }
         self.log("val_ccc", metrics["ccc_mean"], prog_bar=True, logger=False)
 
     def configure_optimizers(self) -> Any:
@@ -194,9 +212,17 @@ class ElimModule(L.LightningModule):
              {"params": head, "lr": t.lr_head, "name": "head"}],
             betas=tuple(t.betas), weight_decay=t.weight_decay,
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, t.lr_decay, t.lr_decay_first, t.lr_decay_every)
-        )
+        if t.lr_schedule == "cosine":
+            total = self.total_steps
+
+            def factor(step: int) -> float:
+                return cosine_factor(step, total)
+        else:
+
+            def factor(step: int) -> float:
+                return lr_factor(step, t.lr_decay, t.lr_decay_first, t.lr_decay_every)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
 

@@ -1,0 +1,57 @@
+"""``elim analyze invariance RUN...``: how identity-invariant the features of trained runs are.
+
+Features z = f_φ(x) of the same faces (default: the first run's test identities) go to a linear
+identity probe (accuracy; lower = more invariant, next to chance) and a distance ratio
+(same-label pairs of different identities / different-label pairs of one identity; lower = more
+invariant). Writes ``invariance.json`` and ``invariance.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from elim.analysis.measure import GROUP_COLUMNS
+    from elim.commands.plot import add_run_data_arguments
+
+    parser = sub.add_parser("analyze", help="measurements on trained runs (invariance)")
+    what = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    p = what.add_parser("invariance", help="identity probe and distance ratio of run features",
+                        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. baseline ELIM")
+    add_run_data_arguments(p)
+    g = p.add_argument_group("measures")
+    g.add_argument("--folds", type=int, default=5, help="folds of the identity probe")
+    g.add_argument("--groups", default="auto",
+                   help=f"probe fold groups: auto ({'/'.join(GROUP_COLUMNS)} column, else "
+                        "label), label, none, or a column name")
+    g.add_argument("--same-tol", type=float, default=0.05,
+                   help="labels closer than this count as the same (distance ratio)")
+    g.add_argument("--other-min", type=float, default=0.25,
+                   help="labels at least this far apart count as different (distance ratio)")
+    g.add_argument("--pixels", action="store_true",
+                   help="also measure the input pixels (a reference for the features)")
+    p.add_argument("--out", metavar="DIR", help="write invariance.json / invariance.md here")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from elim.analysis.measure import invariance_markdown, measure_invariance
+    from elim.commands.plot import load_runs_from_args
+    from elim.runs import write_json
+
+    result = measure_invariance(load_runs_from_args(args), n_folds=args.folds,
+                                groups=args.groups, same_tol=args.same_tol,
+                                other_min=args.other_min, seed=args.seed, pixels=args.pixels)
+    markdown = invariance_markdown(result)
+    if args.out:
+        out = Path(args.out)
+        write_json(out / "invariance.json", result)
+        (out / "invariance.md").write_text(markdown)
+    print(json.dumps(result, indent=2, default=str) if args.json else markdown, end="\n")
+    return 0

@@ -1,0 +1,27 @@
+"""``elim analyze invariance``: probe and distance ratio of run features on the same faces."""
+
+from __future__ import annotations
+
+import json
+
+from elim.cli import main
+
+
+def test_invariance_of_two_runs_and_pixels(runs, tmp_path, capsys):
+    assert main(["analyze", "invariance", str(runs["baseline"]), str(runs["elim"]), "--pixels",
+                 "--folds", "2", "--out", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in result["rows"]] == ["baseline", "ELIM", "input pixels"]
+    assert result["split"] == "test" and result["identities"] >= 2
+    for row in result["rows"]:
+        probe = row["probe"]
+        assert 0.0 <= probe["accuracy"] <= 1.0 and probe["chance"] < 1.0
+        assert row["distance_ratio"]["ratio"] > 0
+    saved = json.loads((tmp_path / "invariance.json").read_text())
+    assert saved["rows"][0]["probe"] == result["rows"][0]["probe"]
+    assert "| ELIM |" in (tmp_path / "invariance.md").read_text()
+
+
+def test_too_few_faces_is_a_user_error(runs, capsys):
+    assert main(["analyze", "invariance", str(runs["elim"]), "--groups", "identity"]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,32 @@
+"""``elim report``: one self-contained HTML page and its Markdown twin over results folders."""
+
+from __future__ import annotations
+
+import re
+
+from elim.cli import main
+
+
+def test_report_over_runs_figures_and_invariance(runs, tmp_path, capsys):
+    figs = tmp_path / "figs"
+    inv = tmp_path / "inv"
+    assert main(["plot", "curves", str(runs["elim"]), "--out", str(figs)]) == 0
+    assert main(["analyze", "invariance", str(runs["baseline"]), str(runs["elim"]),
+                 "--folds", "2", "--out", str(inv)]) == 0
+    out = tmp_path / "rep" / "report.html"
+    assert main(["report", str(runs["baseline"]), str(runs["elim"]), str(inv), str(figs),
+                 "--out", str(out)]) == 0
+    html = out.read_text()
+    md = out.with_suffix(".md").read_text()
+    # self-contained: every image is a data URI, nothing is fetched
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<table>" in html and "ccc_mean" in html
+    assert "Identity invariance" in html and "torch" in html and "python" in html
+    assert "## Run `baseline` (baseline)" in md and "## Run `elim` (ELIM)" in md
+    assert "![" in md and "configuration (config.json)" in md
+
+
+def test_report_rejects_unknown_folders(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
