@@ -39,3 +39,22 @@ def test_user_errors_become_one_line(monkeypatch, capsys):
     assert main(["bench"]) == 2
     err = capsys.readouterr().err
     assert "labels.csv: missing column valence" in err and "Traceback" not in err
+
+
+def test_building_the_cli_does_not_import_the_training_engine():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, elim.cli; elim.cli.build_parser(); "
+        "print(sorted(m for m in ('lightning', 'elim.training') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_evaluate_split_choices_match_the_engine():
+    from elim.commands.evaluate import SPLIT_CHOICES
+    from elim.training.evaluate import SPLIT_CHOICES as ENGINE
+
+    assert SPLIT_CHOICES == ENGINE

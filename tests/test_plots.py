@@ -67,3 +67,13 @@ def test_compare_curves_matches_series_by_name(tmp_path):
                   "val/ccc_mean": [0.2, 0.3]}},
         tmp_path / "cmp", title="two runs")
     _check(out, min_w=900)  # three panels: train/loss, train/loss_main, val/ccc_mean
+
+
+def test_png_resolution_follows_savefig_dpi(tmp_path):
+    import matplotlib
+
+    hist = {"train/loss": [3, 2, 1.5]}
+    big = plots.curves(hist, tmp_path / "big")
+    with matplotlib.rc_context({"savefig.dpi": 60}):
+        small = plots.curves(hist, tmp_path / "small")
+    assert _png_size(small)[0] < 0.6 * _png_size(big)[0]

@@ -20,10 +20,15 @@ def _plt():
     return plt
 
 
+#: PNG resolution unless matplotlib's ``savefig.dpi`` is set (e.g. ``rc_context``; ``elim plot --dpi``)
+DEFAULT_DPI = 120
+
+
 def _save(fig, path: str | Path, svg: bool = True) -> Path:
     path = Path(path).with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    dpi = _plt().rcParams["savefig.dpi"]
+    fig.savefig(path, dpi=DEFAULT_DPI if dpi == "figure" else dpi, bbox_inches="tight")
     if svg:
         fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
     _plt().close(fig)
@@ -221,8 +226,8 @@ def compare_curves(
             if name not in history:
                 continue
             ys = np.asarray(history[name], dtype=float)
-            ax.plot(np.arange(1, len(ys) + 1), ys, marker=".", color=colours[run],
-                    label=run or None)
+            ax.plot(np.arange(1, len(ys) + 1), ys, marker="." if len(ys) <= 25 else None,
+                    color=colours[run], label=run or None)
         ax.set_title(name)
         ax.set_xlabel(x_label)
         ax.set_ylabel(name.split("/")[-1])

@@ -17,6 +17,10 @@ def test_study_and_its_figure(tiny_yaml, tmp_path, capsys, png_size):
     assert main(["plot", "identities", str(out), "--out", str(tmp_path), "--json"]) == 0
     w, h = png_size(json.loads(capsys.readouterr().out)["png"])
     assert w >= 400 and h >= 300
+    report = tmp_path / "report.html"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    html = report.read_text()
+    assert "Number of training identities" in html and "data:image/png;base64," in html
 
 
 def test_unknown_method_is_a_user_error(tiny_yaml, tmp_path, capsys):

@@ -10,9 +10,13 @@ import argparse
 import json
 
 
+# Kept literal so that building the CLI does not import the training engine (Lightning);
+# tests/training check it equals elim.training.evaluate.SPLIT_CHOICES.
+SPLIT_CHOICES = ("test", "val", "all")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from elim.datasets import list_datasets
-    from elim.training.evaluate import SPLIT_CHOICES
 
     parser = sub.add_parser("evaluate", help="evaluate a run directory on a dataset split",
                             description=__doc__.split("\n\n")[1] if __doc__ else None)

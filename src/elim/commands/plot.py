@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if data:
             add_run_data_arguments(p)
         p.add_argument("--out", metavar="DIR", default="figures", help="output folder")
+        p.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
         p.add_argument("--json", action="store_true", help="print the written files as JSON")
         p.set_defaults(func=run)
         return p
@@ -76,6 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    with matplotlib.rc_context({"savefig.dpi": args.dpi}):
+        return _plot(args)
+
+
+def _plot(args: argparse.Namespace) -> int:
     from elim.analysis import figures
     from elim.errors import ElimError
 
