@@ -267,7 +267,10 @@ def run_ablation(
     return result
 
 
-def _pm(stat: dict[str, float], digits: int = 3) -> str:
+def pm(stat: dict[str, float], digits: int = 3) -> str:
+    """``mean ± std`` of an :func:`elim.metrics.aggregate` entry (the mean alone when n = 1)."""
+    if stat.get("n", 2) < 2:
+        return f"{stat['mean']:.{digits}f}"
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
@@ -297,8 +300,8 @@ def ablation_markdown(result: dict[str, Any]) -> str:
     for r in result["cells"]:
         mark = " (paper)" if r["paper_default"] else ""
         lines.append(
-            f"| {r['solver']}{mark} | {r['weights']} | {r['sampling']} | {_pm(r['ccc_mean'])} "
-            f"| {_pm(r['ccc_v'])} | {_pm(r['ccc_a'])} | {r['fits']} "
+            f"| {r['solver']}{mark} | {r['weights']} | {r['sampling']} | {pm(r['ccc_mean'])} "
+            f"| {pm(r['ccc_v'])} | {pm(r['ccc_a'])} | {r['fits']} "
             f"| {_secs(r['train_seconds_per_step'])} | {_secs(r['seconds_per_call'])} "
             f"| {_iters(r['timing'].get('solver_iterations'))} |"
         )

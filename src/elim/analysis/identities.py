@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from elim.analysis.ablation import pm
 from elim.analysis.environment import environment
 from elim.analysis.store import ResultStore, config_settings
 from elim.config import Config, apply_overrides
@@ -176,8 +177,7 @@ def study_markdown(result: dict[str, Any]) -> str:
         "|---|" + "---|" * len(fr),
     ]
     for m in result["methods"]:
-        cells = [f"{row['ccc_mean']['mean']:.3f} ± {row['ccc_mean']['std']:.3f}"
-                 for row in result["summary"][m]]
+        cells = [pm(row["ccc_mean"]) for row in result["summary"][m]]
         lines.append(f"| {METHOD_LABELS.get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
