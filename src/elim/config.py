@@ -118,6 +118,10 @@ class TrainConfig:
     ``lr_decay_every`` steps (``lr_decay_first = 0`` disables), ``"cosine"`` anneals it to 0 over
     all training steps. ``threads`` sets torch's CPU threads (``None``: torch's default; on a
     shared, oversubscribed CPU one thread per process is often fastest).
+    Scaling and faults (docs/scaling.md): ``strategy="ddp"`` with ``devices`` > 1 runs one
+    process per device, each drawing its own identities; ``checkpoint_every`` writes the resume
+    checkpoint every that many steps (0: at epoch ends only); a step with a non-finite loss or
+    gradient is skipped, and ``max_bad_steps`` such steps in a row stop training (0: never).
     """
 
     method: str = "elim"  # elim | baseline
@@ -140,6 +144,9 @@ class TrainConfig:
     grad_clip: float | None = None
     accelerator: str = "auto"
     devices: int | str = 1
+    strategy: str = "auto"  # auto | ddp (one process per device)
+    checkpoint_every: int = 500  # steps between resume checkpoints (0: epoch ends only)
+    max_bad_steps: int = 20  # consecutive non-finite steps before training stops (0: never)
     precision: str = "32"
     max_minutes: float | None = None
     val_every: int = 1
@@ -168,6 +175,7 @@ class Config:
             ("train", "lr_schedule"): ("step", "cosine"),
             ("train", "precision"): ("32", "bf16-mixed", "16-mixed", "64"),
             ("train", "accelerator"): ("cpu", "gpu", "cuda", "mps", "auto"),
+            ("train", "strategy"): ("auto", "ddp"),
             ("matching", "weights"): ("relevance", "self"),
             ("matching", "sampling"): ("gumbel", "none"),
             ("matching", "solver"): ("sinkhorn", "exact", "qp"),
@@ -188,6 +196,9 @@ class Config:
         for section, key in positive:
             if not getattr(getattr(self, section), key) > 0:
                 raise ConfigError(f"{source}: {section}.{key} must be > 0")
+        for key in ("checkpoint_every", "max_bad_steps"):
+            if getattr(self.train, key) < 0:
+                raise ConfigError(f"{source}: train.{key} must be >= 0 (0 switches it off)")
         if not 0.0 <= self.train.warmup <= 1.0:
             raise ConfigError(f"{source}: train.warmup is a fraction of all steps, in [0, 1]")
         fr = self.data.fractions
