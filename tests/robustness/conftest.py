@@ -71,3 +71,51 @@ def hostile_files(root: Path) -> dict[str, Path]:
 def hostile():
     return SimpleNamespace(write_png=write_png, png_header_only=png_header_only,
                            MarkerPayload=MarkerPayload, hostile_files=hostile_files)
+
+
+TINY_YAML = Path(__file__).with_name("tiny.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Training runs set torch's thread count (``train.threads``); keep it per test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_yaml() -> Path:
+    return TINY_YAML
+
+
+@pytest.fixture
+def tiny_config():
+    """``make(**sections)``: the tiny.yaml configuration with sections updated."""
+    import yaml
+
+    from elim.config import config_from_dict
+
+    def make(**sections):
+        values = yaml.safe_load(TINY_YAML.read_text())
+        for section, updates in sections.items():
+            if section == "seed":
+                values["seed"] = updates
+            else:
+                values[section] = {**values.get(section, {}), **updates}
+        return config_from_dict(values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_cache():
+    """The faces of tiny.yaml's synthetic dataset, in memory."""
+    import yaml
+
+    from elim.data.cache import open_dataset
+
+    data = yaml.safe_load(TINY_YAML.read_text())["data"]
+    return open_dataset("synthetic", None, data["image_size"], **data["options"])

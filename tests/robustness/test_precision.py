@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from elim.matching import IdentityMatching
@@ -56,3 +59,38 @@ def test_matching_of_half_features_equals_float32_of_the_same_values():
         out = layer(zb, codes, y, generator=torch.Generator().manual_seed(2))
     ref = layer(zb.float(), codes, y, generator=torch.Generator().manual_seed(2))
     assert torch.equal(out.z_hat, ref.z_hat) and torch.equal(out.plan, ref.plan)
+
+
+# ------------------------------------------------------------------ through training
+def test_training_step_under_bf16_autocast_matches_float32(tiny_cache, tiny_config):
+    from elim.data.dataset import FaceDataset
+    from elim.models import build_model
+    from elim.training.data import preprocess_for
+    from elim.training.module import ElimModule
+
+    config = tiny_config(train={"warmup": 0.0})
+    dataset = FaceDataset(tiny_cache)
+    batch = dataset.__getitems__(list(range(0, 36)))  # 4 identities of 9 faces
+    losses = {}
+    for name, autocast in (("fp32", False), ("bf16", True)):
+        torch.manual_seed(0)
+        module = ElimModule(build_model(config.model.to_model_dict()), config,
+                            preprocess_for(config), augment=None, total_steps=10)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss, logs = module.compute_loss(batch, step=0)
+        loss.backward()
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        assert all(torch.isfinite(g).all() for g in grads) and grads
+        losses[name] = {k: float(logs[k]) for k in ("loss_va", "loss_main")}
+    for key in ("loss_va", "loss_main"):
+        assert losses["bf16"][key] == pytest.approx(losses["fp32"][key], rel=0.05), key
+
+
+def test_bf16_mixed_training_run_is_finite(tiny_cache, tiny_config):
+    from elim.training import fit
+
+    result = fit(tiny_config(train={"epochs": 1, "precision": "bf16-mixed", "warmup": 0.0}),
+                 None, cache=tiny_cache)
+    assert result.metrics["skipped_steps"]["skipped_steps"] == 0
+    assert all(math.isfinite(v) for part in ("val", "test")
+               for v in result.metrics[part].values())

@@ -120,3 +120,33 @@ def test_unfinished_checkpoint_writes_are_ignored(tmp_path):
     (folder / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match="refused"):
         load_training_checkpoint(folder / "last.ckpt", run)
+
+
+# ------------------------------------------------------------------ through the commands
+def test_crafted_checkpoint_given_to_resume_is_refused(tmp_path, hostile, capsys):
+    from elim.cli import main
+
+    run = tmp_path / "run"
+    (run / "logs" / "checkpoints").mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {}, "elim": {"config": hostile.MarkerPayload(marker)}},
+               run / "logs" / "checkpoints" / "last.ckpt")
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "weights_only" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_crafted_files_given_to_evaluate_are_refused(tmp_path, hostile, capsys):
+    from elim.cli import main
+
+    marker = tmp_path / "pwned"
+    ckpt = tmp_path / "model.ckpt"
+    torch.save({"state_dict": {}, "x": hostile.MarkerPayload(marker)}, ckpt)
+    assert main(["evaluate", str(ckpt)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    run = _run(tmp_path)
+    (run / "model.safetensors").write_bytes(pickle.dumps(hostile.MarkerPayload(marker)))
+    assert main(["evaluate", str(run)]) == 2
+    assert "never loads pickled" in capsys.readouterr().err
+    assert not marker.exists()

@@ -5,12 +5,16 @@ With no arguments it trains ``cnn-small`` with ELIM on the synthetic default dat
 Settings come from, in increasing priority: the defaults (the paper's optimisation), a preset
 (``--preset``; ``synthetic`` is used when neither ``--preset`` nor ``--config`` is given and the
 dataset is synthetic), a YAML file (``--config``) and the flags below.
+
+Several processes: ``--devices N --strategy ddp`` (one process per device, each drawing its own
+identities). An interrupted run continues with ``elim train --resume RUN_DIR`` (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from elim.config import PRESETS, Config, apply_overrides, load_config_file, preset_config
@@ -109,20 +113,67 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     add_config_arguments(parser, default_preset="synthetic")
+    f = parser.add_argument_group("scaling and faults (docs/scaling.md)")
+    f.add_argument("--strategy", choices=["auto", "ddp"],
+                   help="ddp: one process per device (--devices N), gloo on CPU, nccl on GPU")
+    f.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="write the resume checkpoint every STEPS steps (0: at epoch ends only)")
+    f.add_argument("--max-bad-steps", type=int, metavar="M",
+                   help="stop after M consecutive steps with a non-finite loss (0: never)")
+    f.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the interrupted run in RUN_DIR from its last checkpoint "
+                        "(its configuration is used; only --threads and --json may be added)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<time>-<method>)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
+
+
+_TRAIN_ONLY_KEYS = {"strategy": "train.strategy", "checkpoint_every": "train.checkpoint_every",
+                    "max_bad_steps": "train.max_bad_steps"}
+#: DDP starts the other processes by re-running this command: they must write to the same run.
+_RUN_DIR_ENV = "ELIM_TRAIN_RUN_DIR"
+
+
+def _resume(args: argparse.Namespace):
+    from elim.errors import ElimError
+    from elim.training import resume
+
+    given = [f"--{dest.replace('_', '-')}" for dest in (*_FLAG_KEYS, *_TRAIN_ONLY_KEYS)
+             if dest != "threads" and getattr(args, dest, None) is not None]
+    given += [f"--{name}" for name in ("config", "preset") if getattr(args, name) is not None]
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        given.append("--out")
+    if given:
+        raise ElimError(f"--resume continues with the configuration stored in the checkpoint; "
+                        f"drop {', '.join(given)}")
+    return resume(args.resume, progress=not args.json, threads=args.threads)
 
 
 def run(args: argparse.Namespace) -> int:
     from elim.metrics import format_metrics_table
     from elim.training import default_run_dir, fit
 
-    config = config_from_args(args, default_preset="synthetic")
-    if args.json:
-        config.train.progress = False
-    out = args.out or default_run_dir(config.train.method)
-    result = fit(config, out)
+    if args.resume is not None:
+        result = _resume(args)
+        config_train = result.config["train"]
+        config_model = result.config["model"]
+    else:
+        config = config_from_args(args, default_preset="synthetic")
+        config = apply_overrides(config, {key: getattr(args, dest)
+                                          for dest, key in _TRAIN_ONLY_KEYS.items()})
+        if args.json:
+            config.train.progress = False
+        out = args.out or os.environ.get(_RUN_DIR_ENV) or default_run_dir(config.train.method)
+        ours = _RUN_DIR_ENV not in os.environ
+        os.environ[_RUN_DIR_ENV] = str(out)
+        try:
+            result = fit(config, out)
+        finally:
+            if ours:
+                os.environ.pop(_RUN_DIR_ENV, None)
+        config_train, config_model = result.config["train"], result.config["model"]
+    if result.global_rank != 0:  # the other DDP processes: process 0 reports
+        return 0
     metrics = result.metrics
     if args.json:
         print(json.dumps({"run_dir": str(result.run_dir), "metrics": metrics}, indent=2))
@@ -130,10 +181,18 @@ def run(args: argparse.Namespace) -> int:
     rows = {part: metrics[part] for part in ("val", "test") if part in metrics}
     print(format_metrics_table(rows, label="split"))
     print(
-        f"method {config.train.method}, backbone {config.model.backbone}, "
+        f"method {config_train['method']}, backbone {config_model['backbone']}, "
         f"best epoch {metrics['best_epoch']}, {metrics['steps']} steps, "
         f"{metrics['seconds']:.1f} s; sizes {metrics['sizes']}"
     )
+    skipped = metrics.get("skipped_steps", {}).get("skipped_steps", 0)
+    if skipped:
+        print(f"skipped {skipped} step(s) with a non-finite loss or gradient: "
+              f"{metrics['skipped_steps']['by_cause']} (see metrics.json)")
+    data = metrics.get("data_skipped", {})
+    if data:
+        reasons = "; ".join(f"{k}: {v['count']}" for k, v in data.items())
+        print(f"data: skipped {sum(v['count'] for v in data.values())} record(s) ({reasons})")
     print(f"run dir: {result.run_dir}")
     return 0
 

@@ -1,13 +1,13 @@
 """Training, evaluation and cross-validation of ELIM and its baseline (Lightning engine).
 
-``fit`` (one run → run directory), ``evaluate_run`` (a saved run on a dataset split),
+``fit`` (one run → run directory), ``resume`` (an interrupted run), ``evaluate_run`` (a saved run on a dataset split),
 ``cross_validate`` (subject-independent k-fold CV over methods × seeds), ``ElimModule`` (the
 LightningModule) and the schedules live in the submodules; this package re-exports them.
 """
 
 from __future__ import annotations
 
-from elim.training.fit import FitResult, default_run_dir, fit, run_config
+from elim.training.fit import FitResult, default_run_dir, fit, resume, run_config
 from elim.training.module import ElimModule
 from elim.training.schedule import lr_factor, warmup_weight
 
@@ -17,6 +17,7 @@ __all__ = [
     "default_run_dir",
     "fit",
     "lr_factor",
+    "resume",
     "run_config",
     "warmup_weight",
 ]

@@ -23,6 +23,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
 
 from elim.runs import LOGS, atomic_write_bytes, load_training_checkpoint
 
@@ -65,12 +66,13 @@ class SafeCheckpointIO(TorchCheckpointIO):
         return load_training_checkpoint(path, self.run_dir)  # always weights_only=True
 
 
-class ResumeCheckpoint(L.Callback):
+class ResumeCheckpoint(Checkpoint):
     """Write ``last.ckpt`` every ``every_n_steps`` steps (0: never mid-epoch) and at epoch ends.
 
     Mid-epoch saves happen after the optimiser step of a batch; the last batch of an epoch is
-    left to the end-of-epoch save, which comes after validation, so a resumed run never redoes
-    or skips a validation.
+    left to the end-of-epoch save, which comes after validation and after the module's own
+    end-of-epoch bookkeeping (a :class:`Checkpoint` callback runs last), so a resumed run never
+    redoes or skips a validation. The loggers are flushed with every save.
     """
 
     def __init__(self, path: str | Path, every_n_steps: int = 0) -> None:
@@ -83,10 +85,15 @@ class ResumeCheckpoint(L.Callback):
             return
         last_batch = batch_idx + 1 >= trainer.num_training_batches
         if not last_batch and trainer.global_step % self.every_n_steps == 0:
-            trainer.save_checkpoint(self.path)
+            self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def _save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(self.path)
+        for logger in trainer.loggers:  # logs up to the checkpoint survive a crash
+            logger.save()
 
 
 def capture_rng() -> dict[str, Any]:

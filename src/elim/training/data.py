@@ -162,22 +162,32 @@ def splits_from_groups(table: pd.DataFrame, parts: dict[str, list[str]]) -> Spli
 def train_loader(
     cache: FaceCache, indices: np.ndarray, config: Config, rank: int = 0, world_size: int = 1
 ) -> DataLoader:
-    """Identity batches (P × K, :class:`IdentityBatchSampler`, seeded by ``config.seed``)."""
+    """Identity batches (P × K, :class:`IdentityBatchSampler`, seeded by ``config.seed``); process
+    ``rank`` of ``world_size`` draws only its own share of the identities each epoch."""
     dataset = FaceDataset(cache, indices)
+    n_ids = len(dataset.identities)
+    if world_size > n_ids:
+        raise DataError(
+            f"{n_ids} training identities cannot be shared by {world_size} processes (each "
+            "process draws its own identities); use fewer devices or more identities"
+        )
     sampler = IdentityBatchSampler(
         dataset.identity_codes, n_identities=config.data.batch_identities,
         samples_per_identity=config.data.samples_per_identity, seed=config.seed,
         rank=rank, world_size=world_size,
     )
+    # An own generator: starting an epoch's iterator then leaves the global torch RNG alone,
+    # which a bit-exact resume relies on.
+    generator = torch.Generator().manual_seed(int(config.seed))
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=FaceDataset.collate,
-                      num_workers=config.data.num_workers)
+                      num_workers=config.data.num_workers, generator=generator)
 
 
 def eval_loader(cache: FaceCache, indices: np.ndarray, batch_size: int) -> DataLoader:
     """Sequential batches of ``indices`` (no shuffling, no augmentation)."""
     dataset = FaceDataset(cache, indices)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                      collate_fn=FaceDataset.collate)
+                      collate_fn=FaceDataset.collate, generator=torch.Generator())
 
 
 @torch.no_grad()

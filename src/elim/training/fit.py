@@ -1,8 +1,11 @@
 """``fit``: train one model with Lightning, pick the best epoch, test it, write the run directory.
 
 Engine: a Lightning ``Trainer`` with a CSV logger (plus TensorBoard when it is installed), a
-``ModelCheckpoint`` keeping ``last.ckpt`` and the best epoch by ``val/ccc_mean``, per-iteration
-LR scheduling, optional gradient clipping, precision/accelerator switches and a wall-clock cap.
+``ModelCheckpoint`` keeping the best epoch by ``val/ccc_mean`` (``best.ckpt``), a resume
+checkpoint ``last.ckpt`` written atomically every ``train.checkpoint_every`` steps and after each
+epoch (:mod:`elim.training.checkpoint`), per-iteration LR scheduling, optional gradient clipping,
+precision/accelerator switches, multi-process DDP (``train.strategy``, ``train.devices``) and a
+wall-clock cap. :func:`resume` continues an interrupted run from ``last.ckpt`` exactly.
 The best weights by validation CCC (kept in memory, identical to ``best.ckpt``) are restored
 after training, then validation and test metrics are computed over all their samples with
 :func:`elim.training.data.predict` — the function ``elim evaluate`` uses, so a saved run
@@ -15,6 +18,7 @@ bar and Lightning's info messages; only CSV logs are written (when ``out_dir`` i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -25,11 +29,12 @@ from typing import Any
 
 import torch
 
-from elim.config import Config
+from elim.config import Config, config_from_dict
 from elim.data.cache import FaceCache
-from elim.errors import ElimError
+from elim.errors import CheckpointError, ElimError
 from elim.metrics import va_metrics
-from elim.runs import save_run, write_json
+from elim.runs import LOGS, WEIGHTS, load_training_checkpoint, save_run, write_json
+from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO, resume_checkpoint_path
 from elim.training.data import (
     Splits,
     eval_loader,
@@ -39,11 +44,13 @@ from elim.training.data import (
     preprocess_for,
     train_loader,
 )
-from elim.training.module import ElimModule
+from elim.training.distributed import shard
+from elim.training.module import RANK_LOG_DIR, ElimModule
 
-__all__ = ["SPLITS_FILE", "FitResult", "default_run_dir", "fit", "run_config"]
+__all__ = ["SPLITS_FILE", "FitResult", "default_run_dir", "fit", "resume", "run_config"]
 
 SPLITS_FILE = "splits.json"
+_INIT_LOCK = threading.Lock()
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
 
 
@@ -58,6 +65,7 @@ class FitResult:
     splits: Splits
     train_loss: list[float] = field(default_factory=list)
     val_history: list[dict[str, float]] = field(default_factory=list)
+    global_rank: int = 0  # processes other than 0 of a DDP run neither evaluate nor save
 
 
 def default_run_dir(method: str, root: str | Path = "runs") -> Path:
@@ -103,6 +111,13 @@ def _quiet_lightning(quiet: bool):
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*litlogger.*")
         warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+        # mid-epoch resume is handled: the sampler position is restored from the checkpoint
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+        # skipped (non-finite) steps are reported by elim.training.guard
+        warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
+        # validation metrics are computed on predictions gathered from every process already
+        warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed.*")
         if quiet:
             for name in _LIGHTNING_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
@@ -113,12 +128,14 @@ def _quiet_lightning(quiet: bool):
                 logging.getLogger(name).setLevel(level)
 
 
-def _loggers(log_dir: Path | None, lean: bool) -> list[Any] | bool:
+def _loggers(log_dir: Path | None, lean: bool, resume_step: int | None = None
+             ) -> list[Any] | bool:
     if log_dir is None:
         return False
-    from lightning.pytorch.loggers import CSVLogger
+    from elim.training.logs import ResumableCSVLogger
 
-    loggers: list[Any] = [CSVLogger(str(log_dir), name="", version="csv")]
+    loggers: list[Any] = [ResumableCSVLogger(str(log_dir), name="", version="csv",
+                                             resume_step=resume_step)]
     if not lean:
         try:
             import tensorboard  # noqa: F401
@@ -138,6 +155,13 @@ def _eval_device(config: Config) -> torch.device:
     return torch.device("cpu")
 
 
+def _checkpoint_step(ckpt: str | Path | None, run_dir: Path | None) -> int | None:
+    """The global step a resume continues from (None for a fresh run)."""
+    if ckpt is None or run_dir is None:
+        return None
+    return int(load_training_checkpoint(ckpt, run_dir)["global_step"])
+
+
 def fit(
     config: Config,
     out_dir: str | Path | None = None,
@@ -146,12 +170,16 @@ def fit(
     splits: Splits | None = None,
     lean: bool = False,
     save: bool = True,
+    resume_from: str | Path | None = None,
 ) -> FitResult:
     """Train ``config`` and evaluate its best epoch on the validation and test parts.
 
     ``cache``/``splits`` default to the dataset of ``config.data`` and its split rule
     (:func:`elim.training.data.make_splits`). With ``out_dir`` and ``save`` the run directory
     gets ``model.safetensors``, ``config.json``, ``metrics.json``, ``splits.json`` and ``logs/``.
+    ``resume_from``: a checkpoint of this run's ``logs/`` to continue from (see :func:`resume`).
+    Under DDP every process runs this function; only process 0 evaluates and saves (the others
+    return a result with empty metrics and ``global_rank`` > 0).
     """
     import lightning as L
 
@@ -160,6 +188,14 @@ def fit(
         torch.set_num_threads(int(config.train.threads))
     started, cpu_started = time.perf_counter(), time.process_time()
     progress = config.train.progress and not lean
+    run_dir = Path(out_dir) if out_dir is not None else None
+    log_dir = run_dir / LOGS if run_dir is not None else None
+    checkpoints = run_dir is not None and not lean
+    if checkpoints and resume_from is None and resume_checkpoint_path(run_dir).exists():
+        raise ElimError(
+            f"{run_dir}: holds the checkpoint of an unfinished run; continue it with "
+            f"`elim train --resume {run_dir}`, or pass another --out"
+        )
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
         cache = open_cache(config, progress=progress)
@@ -172,50 +208,43 @@ def fit(
     from elim.data.transforms import augment
     from elim.models import build_model
 
-    model = build_model(config.model.to_model_dict())
-    loader = train_loader(cache, splits.train, config)
-    steps_per_epoch = len(loader.batch_sampler)
-    total = steps_per_epoch * config.train.epochs
-    if config.train.max_steps:
-        total = min(total, int(config.train.max_steps))
-    module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
-    module.train_sampler = loader.batch_sampler
-
-    run_dir = Path(out_dir) if out_dir is not None else None
-    log_dir = run_dir / "logs" if run_dir is not None else None
+    with _INIT_LOCK:  # fits in threads share torch's global RNG: draw the initial weights alone
+        torch.manual_seed(int(config.seed))
+        model = build_model(config.model.to_model_dict())
     has_val = len(splits.val) > 0
     callbacks: list[Any] = []
-    if run_dir is not None and not lean:
+    if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         callbacks.append(ModelCheckpoint(
             dirpath=str(log_dir / "checkpoints"), filename="best",
             monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
-            save_last=True, enable_version_counter=False,
+            save_last=False, enable_version_counter=False,
         ))
+        callbacks.append(ResumeCheckpoint(resume_checkpoint_path(run_dir),
+                                          config.train.checkpoint_every))
     trainer_kwargs: dict[str, Any] = {
         "max_epochs": config.train.epochs,
         "max_steps": int(config.train.max_steps) if config.train.max_steps else -1,
         "accelerator": config.train.accelerator,
         "devices": config.train.devices,
+        "strategy": config.train.strategy,
         "precision": config.train.precision,
         "gradient_clip_val": config.train.grad_clip,
-        "logger": _loggers(log_dir, lean),
+        "logger": _loggers(log_dir, lean, _checkpoint_step(resume_from, run_dir)),
         "callbacks": callbacks,
+        "plugins": [SafeCheckpointIO(run_dir)] if checkpoints else None,
         "enable_checkpointing": bool(callbacks),
         "enable_progress_bar": progress,
         "enable_model_summary": not lean and progress,
         "num_sanity_val_steps": 0,
         "check_val_every_n_epoch": max(1, config.train.val_every),
         "limit_val_batches": 1.0 if has_val else 0,
-        "log_every_n_steps": max(1, min(50, steps_per_epoch)),
         "use_distributed_sampler": False,
         "default_root_dir": str(run_dir) if run_dir is not None else None,
     }
     if config.train.max_minutes:
         trainer_kwargs["max_time"] = timedelta(minutes=float(config.train.max_minutes))
-    val_loader = eval_loader(cache, splits.val if has_val else splits.train[:1],
-                             config.data.eval_batch_size)
     with _quiet_lightning(lean or not progress):
         try:
             trainer = L.Trainer(**trainer_kwargs)
@@ -223,11 +252,34 @@ def fit(
             if type(err).__name__ == "MisconfigurationException":
                 raise ElimError(f"cannot set up training: {err}") from err
             raise
-        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
+        # Each process draws its own identities (sampler sharded by rank) and predicts its own
+        # strided shard of the validation set; the trainer knows the rank once it exists.
+        rank, world = int(trainer.global_rank), int(trainer.world_size)
+        loader = train_loader(cache, splits.train, config, rank=rank, world_size=world)
+        steps_per_epoch = len(loader.batch_sampler)
+        trainer.log_every_n_steps = max(1, min(50, steps_per_epoch))
+        total = steps_per_epoch * config.train.epochs
+        if config.train.max_steps:
+            total = min(total, int(config.train.max_steps))
+        module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
+        module.train_sampler = loader.batch_sampler
+        module.identity_names = list(loader.dataset.identities)
+        module.rank_log_dir = log_dir / RANK_LOG_DIR if log_dir is not None else None
+        val_idx = splits.val if has_val else splits.train[:1]
+        if len(val_idx) < world:
+            raise ElimError(f"{len(val_idx)} validation faces cannot be shared by {world} "
+                            "processes; use fewer devices or a larger validation part")
+        val_loader = eval_loader(cache, shard(val_idx, rank, world), config.data.eval_batch_size)
+        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
+                    ckpt_path=str(resume_from) if resume_from is not None else None)
 
     model.to(memory_format=torch.contiguous_format)
     if module.best_state is not None:
         model.load_state_dict(module.best_state)
+    cfg_json = run_config(config, splits)
+    if rank != 0:
+        return FitResult(model.cpu().eval(), cfg_json, {}, None, splits, list(module.train_loss),
+                         list(module.val_history), global_rank=rank)
     device = _eval_device(config)
     model.to(device)
     metrics: dict[str, Any] = {}
@@ -242,17 +294,50 @@ def fit(
         "best_epoch": module.best_epoch,
         "epochs_run": int(trainer.current_epoch),
         "steps": int(trainer.global_step),
+        "processes": world,
         "seconds": round(time.perf_counter() - started, 3),
         "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "matching_seconds": round(module.matching_seconds, 3),
         "sizes": splits.sizes(),
         "split_rule": splits.rule,
         "train_loss": [round(v, 6) for v in module.train_loss],
+        "skipped_steps": module.guard.summary(),
+        "data_skipped": cache.skipped.to_dict(),
     })
-    cfg_json = run_config(config, splits)
     if run_dir is not None and save:
         save_run(run_dir, model, cfg_json, metrics)
         write_json(run_dir / SPLITS_FILE, splits.groups(cache.table))
     return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
                      list(module.train_loss), list(module.val_history))
 
+
+def resume(run_dir: str | Path, *, progress: bool = True, threads: int | None = None
+           ) -> FitResult:
+    """Continue the interrupted run in ``run_dir`` from ``logs/checkpoints/last.ckpt``.
+
+    The configuration comes from the checkpoint (read with ``weights_only``); model, optimiser,
+    LR schedule, sampler position, generators and global RNGs continue where they were, so the
+    finished run equals an uninterrupted one bit for bit (same devices and thread count).
+    """
+    run_dir = Path(run_dir)
+    ckpt = resume_checkpoint_path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: not a directory; pass the --out folder of the run")
+    if not ckpt.is_file():
+        raise CheckpointError(
+            f"{ckpt}: not found; only runs started by `elim train --out {run_dir}` (with "
+            "checkpoints) can be resumed"
+        )
+    if (run_dir / WEIGHTS).is_file():
+        raise ElimError(f"{run_dir}: this run has finished ({WEIGHTS} exists); nothing to resume")
+    state = load_training_checkpoint(ckpt, run_dir)
+    extra = state.get("elim")
+    values = extra.get("config") if isinstance(extra, dict) else None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{ckpt}: not written by `elim train` (no configuration inside)")
+    config = config_from_dict(values, source=str(ckpt))
+    config.train.progress = progress
+    if threads:
+        config.train.threads = int(threads)
+    del state
+    return fit(config, run_dir, resume_from=ckpt)

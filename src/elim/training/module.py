@@ -15,13 +15,24 @@ or the batch holds fewer than two identities, the matching is skipped for that s
 weight 0). Inference is ``f_θ(f_φ(x))`` for both methods.
 
 Validation predictions are gathered over the whole validation set (and across processes) before
-the metrics are computed, so CCC is always global and never averaged over batches.
+the metrics are computed, so CCC is always global and never averaged over batches: under DDP each
+process predicts a strided shard of the validation set and the shards are reassembled exactly
+(:mod:`elim.training.distributed`).
+
+Faults (docs/scaling.md): a step whose loss (L_va or L_main) or gradient is not finite is skipped
+on every process and counted with its epoch, batch and identities (:mod:`elim.training.guard`).
+Checkpoints carry what a bit-exact resume needs beyond Lightning's own state: the sampler position
+in batches *consumed*, the augmentation / matching generators and the global RNGs of every
+process, the per-epoch bookkeeping and the best-epoch weights.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -29,11 +40,19 @@ import torch
 from torch import Tensor
 
 from elim.config import Config
+from elim.errors import CheckpointError, ElimError
 from elim.losses import main_loss, va_loss
 from elim.metrics import va_metrics
+from elim.training.checkpoint import capture_rng, restore_rng
+from elim.training.distributed import gather_shards
+from elim.training.guard import NonFiniteGuard
 from elim.training.schedule import cosine_factor, lr_factor, warmup_weight
 
-__all__ = ["ElimModule"]
+__all__ = ["RANK_LOG_DIR", "ElimModule"]
+
+log = logging.getLogger("elim.training")
+RANK_LOG_DIR = "ranks"  # under <run>/logs/: rank-<r>.jsonl, the identities each process drew
+_RANK_SEED_STRIDE = 1_000_003  # generator seeds of process r: the rank-0 seed + r * stride
 
 
 class ElimModule(L.LightningModule):
@@ -79,16 +98,23 @@ class ElimModule(L.LightningModule):
         self.best_score = float("-inf")
         self.train_sampler: Any = None  # IdentityBatchSampler, set by fit (epoch control)
         self.matching_seconds = 0.0
+        self.guard = NonFiniteGuard(config.train.max_bad_steps)
+        self.identity_names: list[str] | None = None  # names of the sampler's identity codes
+        self.rank_log_dir: Path | None = None  # where rank-<r>.jsonl go (set by fit)
+        self._epoch_ids: set[int] = set()  # identity codes drawn by this process this epoch
+        self._pending_rng: dict[str, Any] | None = None  # restored at the first resumed batch
 
     # -- randomness ---------------------------------------------------------------------------
     def generator(self, name: str, device: torch.device) -> torch.Generator:
-        """A named generator on ``device`` seeded from the run seed (augment, matching)."""
+        """A named generator on ``device`` seeded from the run seed and the process rank
+        (augment, matching); process 0 of a multi-process run draws what a single process does."""
         key = f"{name}@{device}"
         gen = self._generators.get(key)
         if gen is None:
             offset = {"augment": 1, "matching": 2}.get(name, 3)
             gen = torch.Generator(device=device)
-            gen.manual_seed(int(self.config.seed) * 1000 + offset)
+            rank = self.global_rank if self._trainer is not None else 0
+            gen.manual_seed(int(self.config.seed) * 1000 + offset + rank * _RANK_SEED_STRIDE)
             self._generators[key] = gen
         return gen
 
@@ -154,16 +180,63 @@ class ElimModule(L.LightningModule):
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        self._epoch_loss = []
+        # (the per-epoch lists are emptied at the epoch's end, so a mid-epoch resume keeps them)
         if self.train_sampler is not None and hasattr(self.train_sampler, "set_epoch"):
             self.train_sampler.set_epoch(int(self.current_epoch))
 
     def on_train_epoch_end(self) -> None:
         if self._epoch_loss:
             self.train_loss.append(float(sum(self._epoch_loss) / len(self._epoch_loss)))
+        self._epoch_loss = []
+        self._write_rank_log()
+        self._epoch_ids = set()
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def _write_rank_log(self) -> None:
+        """Append this process's identities of the epoch to ``rank-<r>.jsonl``."""
+        if self.rank_log_dir is None:
+            return
+        names = self.identity_names
+        ids = sorted(names[c] if names else str(c) for c in self._epoch_ids)
+        record = {"epoch": int(self.current_epoch), "rank": int(self.global_rank),
+                  "world_size": int(self.trainer.world_size), "identities": ids}
+        self.rank_log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.rank_log_dir / f"rank-{self.global_rank}.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._pending_rng is not None:  # first batch after a resume: continue the RNGs here,
+            restore_rng(self._pending_rng)  # after anything Lightning drew while restarting
+            self._pending_rng = None
+
+    def _where(self, batch: Any, batch_idx: int) -> str:
+        codes = torch.unique(batch[2]).tolist()
+        names = [self.identity_names[c] if self.identity_names else str(c) for c in codes]
+        shown = ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
+        rank = f", process {self.global_rank}" if self.trainer.world_size > 1 else ""
+        return (f"epoch {self.current_epoch}, batch {batch_idx}, step {self.global_step}{rank} "
+                f"(identities {shown})")
+
+    def _any_process(self, flag: bool) -> bool:
+        """``flag`` or-ed over all processes (every process must skip the same steps)."""
+        if self._trainer is None or self.trainer.world_size <= 1:
+            return flag
+        return bool(self.trainer.strategy.reduce_boolean_decision(flag, all=False))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        self._epoch_ids.update(int(c) for c in torch.unique(batch[2]).tolist())
+        # BatchNorm statistics move in the forward pass: keep them to undo a skipped step.
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
         loss, logs = self.compute_loss(batch, int(self.global_step))
+        bad = [name for name, key in (("L_va", "loss_va"), ("L_main", "loss_main"))
+               if key in logs and not bool(torch.isfinite(logs[key]))]
+        if self._any_process(bool(bad)):
+            cause = " and ".join(bad) if bad else "loss on another process"
+            log.warning(self.guard.bad(cause, self._where(batch, batch_idx)))
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
+            self.log("train/skipped_steps", float(self.guard.skipped), batch_size=1)
+            return None  # no backward, no optimiser step
         self._epoch_loss.append(float(logs["loss"]))
         bs = int(batch[1].shape[0])
         self.log("train/loss", logs["loss"], prog_bar=True, batch_size=bs)
@@ -171,6 +244,23 @@ class ElimModule(L.LightningModule):
             if key in logs:
                 self.log(f"train/{key}", logs[key], batch_size=bs)
         return loss
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Drop the update when a gradient is not finite (identical on every DDP process, since
+        gradients are already averaged); with 16-mixed the gradient scaler does this itself."""
+        if str(self.trainer.precision).startswith("16"):
+            self.guard.good()
+            return
+        params = [p for p in self.parameters() if p.grad is not None]
+        if not params:  # the step's loss was skipped already
+            return
+        if not bool(torch.stack([torch.isfinite(p.grad).all() for p in params]).all()):
+            for p in params:
+                p.grad = None  # Adam leaves parameters without a gradient untouched
+            where = f"epoch {self.current_epoch}, step {self.global_step}"
+            log.warning(self.guard.bad("gradient", where))
+            return
+        self.guard.good()
 
     def on_validation_epoch_start(self) -> None:
         self._val_pred, self._val_true = [], []
@@ -181,15 +271,25 @@ class ElimModule(L.LightningModule):
         self._val_true.append(y.detach().float())
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_pred:
+        world = self.trainer.world_size
+        if not self._val_pred and world <= 1:
             return
-        pred, true = torch.cat(self._val_pred), torch.cat(self._val_true)
-        if self.trainer.world_size > 1:  # global metrics: gather every rank's predictions
-            pred = self.all_gather(pred).reshape(-1, 2)
-            true = self.all_gather(true).reshape(-1, 2)
+        empty = torch.zeros(0, 2, device=self.device)
+        pred = torch.cat(self._val_pred) if self._val_pred else empty
+        true = torch.cat(self._val_true) if self._val_true else empty
+        # global metrics: every process's shard, reassembled in the original order
+        pred = gather_shards(pred, world, self.all_gather)
+        true = gather_shards(true, world, self.all_gather)
         self._val_pred, self._val_true = [], []
+        if len(pred) == 0:
+            return
         if self.trainer.sanity_checking:
             return
+        if not (bool(torch.isfinite(pred).all()) and bool(torch.isfinite(true).all())):
+            raise ElimError(
+                f"validation at epoch {self.current_epoch}: the model's predictions (or labels) "
+                "are not finite; training diverged — lower the learning rate or set --grad-clip"
+            )
         metrics = va_metrics(pred.cpu(), true.cpu())
         self.val_history.append({"epoch": int(self.current_epoch), "step": int(self.global_step),
                                  **metrics})
@@ -226,20 +326,67 @@ class ElimModule(L.LightningModule):
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
 
-    # -- checkpoints (room for a later ``--resume``) ------------------------------------------
+    # -- checkpoints (``elim train --resume``) ------------------------------------------------
+    def _process_state(self) -> dict[str, Any]:
+        """What differs between processes: generators, global RNGs, identities of the epoch."""
+        return {
+            "generators": {k: g.get_state() for k, g in self._generators.items()},
+            "rng": capture_rng(),
+            "epoch_ids": sorted(self._epoch_ids),
+        }
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add what Lightning does not save itself: config, sampler position, generator states."""
+        """Add what Lightning does not save itself (all of it ``weights_only``-loadable)."""
+        world = self.trainer.world_size
+        states = [self._process_state()]
+        if world > 1:  # every process takes part in saving: collect their states on all
+            states = [None] * world
+            torch.distributed.all_gather_object(states, self._process_state())
         extra: dict[str, Any] = {
             "config": self.config.to_dict(),
-            "generators": {k: g.get_state() for k, g in self._generators.items()},
+            "world_size": int(world),
+            "processes": states,
+            "train_loss": list(self.train_loss),
+            "epoch_loss": list(self._epoch_loss),
+            "val_history": list(self.val_history),
+            "best_state": self.best_state,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "matching_seconds": self.matching_seconds,
+            "guard": self.guard.state_dict(),
         }
-        loader = getattr(self.trainer, "train_dataloader", None)
-        sampler = getattr(loader, "batch_sampler", None)
-        if sampler is not None and hasattr(sampler, "state_dict"):
-            extra["sampler"] = sampler.state_dict()
+        if self.train_sampler is not None and hasattr(self.train_sampler, "state_dict"):
+            sampler = self.train_sampler.state_dict()
+            # Lightning fetches a batch ahead: record the batches training has *consumed*.
+            consumed = self.trainer.fit_loop.epoch_loop.batch_progress.current.ready
+            sampler.update(epoch=int(self.current_epoch), position=int(consumed))
+            extra["sampler"] = sampler
         checkpoint["elim"] = extra
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        for key, state in checkpoint.get("elim", {}).get("generators", {}).items():
+        extra = checkpoint.get("elim")
+        if not isinstance(extra, dict):
+            raise CheckpointError("not a checkpoint written by elim train (no 'elim' section)")
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if int(extra.get("world_size", 1)) != world:
+            raise CheckpointError(
+                f"the checkpoint was written by {extra.get('world_size')} process(es); resume "
+                f"with the same number (--devices {extra.get('world_size')}), not {world}"
+            )
+        rank = self.global_rank if self._trainer is not None else 0
+        own = extra["processes"][rank]
+        for key, state in own["generators"].items():
             name, _, device = key.partition("@")
             self.generator(name, torch.device(device)).set_state(state)
+        self._pending_rng = own["rng"]
+        self._epoch_ids = {int(c) for c in own["epoch_ids"]}
+        self.train_loss = [float(v) for v in extra["train_loss"]]
+        self._epoch_loss = [float(v) for v in extra["epoch_loss"]]
+        self.val_history = list(extra["val_history"])
+        self.best_state = extra["best_state"]
+        self.best_epoch = extra["best_epoch"]
+        self.best_score = float(extra["best_score"])
+        self.matching_seconds = float(extra["matching_seconds"])
+        self.guard.load_state_dict(extra["guard"])
+        if self.train_sampler is not None and "sampler" in extra:
+            self.train_sampler.load_state_dict(extra["sampler"])

@@ -1,0 +1,116 @@
+"""Multi-process (DDP) training: identity-disjoint shards and exactly gathered validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from elim.cli import main
+from elim.data.sampler import IdentityBatchSampler
+from elim.training.distributed import gather_shards, shard, unshard
+
+
+# ------------------------------------------------------------------ gathering (one process)
+def _fake_all_gather(locals_: list[torch.Tensor]):
+    """What ``all_gather`` returns on every process, for shards ``locals_`` of all of them."""
+    counts = torch.tensor([len(t) for t in locals_])
+    length = int(counts.max())
+
+    def all_gather(t: torch.Tensor) -> torch.Tensor:
+        if t.shape == (1,):
+            return counts.reshape(-1, 1)
+        out = torch.zeros((len(locals_), length, *t.shape[1:]), dtype=t.dtype)
+        for r, part in enumerate(locals_):
+            out[r, : len(part)] = part
+        return out
+
+    return all_gather
+
+
+@pytest.mark.parametrize(("n", "world"), [(n, w) for n in (1, 2, 5, 7, 45) for w in (1, 2, 3, 4)
+                                           if n >= w])  # fewer samples than processes: refused
+def test_gathered_shards_are_the_whole_set_once_in_order(n, world):
+    data = torch.arange(2 * n, dtype=torch.float32).reshape(n, 2)
+    idx = np.arange(n)
+    parts = [data[shard(idx, r, world)] for r in range(world)]
+    assert sum(len(p) for p in parts) == n and max(map(len, parts)) - min(map(len, parts)) <= 1
+    all_gather = _fake_all_gather(parts)
+    for r in range(world):  # every process reassembles the same, complete, ordered set
+        assert torch.equal(gather_shards(parts[r], world, all_gather), data)
+
+
+def test_ccc_of_gathered_shards_is_the_global_ccc_not_a_mean():
+    from elim.metrics import va_metrics
+
+    rng = np.random.default_rng(0)
+    true = torch.tensor(rng.uniform(-1, 1, (45, 2)))
+    pred = true * 0.5 + torch.tensor(rng.normal(0, 0.3, (45, 2)))
+    pred[::2] += 0.4  # shard 0 is biased: per-shard CCCs differ from the global one
+    parts = [(pred[shard(np.arange(45), r, 2)], true[shard(np.arange(45), r, 2)]) for r in (0, 1)]
+    p_all = gather_shards(parts[0][0], 2, _fake_all_gather([p for p, _ in parts]))
+    t_all = gather_shards(parts[0][1], 2, _fake_all_gather([t for _, t in parts]))
+    assert va_metrics(p_all, t_all) == va_metrics(pred, true)
+    mean_of_shards = np.mean([va_metrics(p, t)["ccc_mean"] for p, t in parts])
+    assert abs(mean_of_shards - va_metrics(pred, true)["ccc_mean"]) > 1e-3
+
+
+def test_unshard_refuses_counts_that_are_not_a_strided_split():
+    gathered = torch.zeros(2, 3, 2)
+    for counts in ([3, 1], [1, 2], [4, 3], [2]):
+        with pytest.raises(ValueError):
+            unshard(gathered, torch.tensor(counts))
+
+
+def test_sampler_shards_identities_disjointly_every_epoch():
+    codes = np.repeat(np.arange(14), 9)
+    for epoch in range(3):
+        seen = []
+        for rank in range(2):
+            s = IdentityBatchSampler(codes, 4, 6, seed=0, rank=rank, world_size=2)
+            s.set_epoch(epoch)
+            seen.append({int(codes[i]) for batch in s for i in batch})
+        assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(14))
+
+
+# ------------------------------------------------------------------ two real CPU processes
+def test_two_cpu_processes_train_on_disjoint_identities(tmp_path, capsys, tiny_yaml):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("ELIM_TRAIN_RUN_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "elim.cli", "train", "--config", str(tiny_yaml), "--devices", "2",
+         "--strategy", "ddp", "--accelerator", "cpu", "--epochs", "3", "--out", str(run),
+         "--json"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = json.loads(proc.stdout)  # one report: only process 0 prints
+    metrics = printed["metrics"]
+    assert metrics["processes"] == 2
+    assert metrics["train_loss"][-1] < metrics["train_loss"][0]  # the loss falls
+
+    train_ids = set(json.loads((run / "splits.json").read_text())["train"])
+    logs = [json.loads(line) for r in (0, 1)
+            for line in (run / "logs" / "ranks" / f"rank-{r}.jsonl").read_text().splitlines()]
+    for epoch in range(3):
+        parts = {e["rank"]: set(e["identities"]) for e in logs if e["epoch"] == epoch}
+        assert set(parts) == {0, 1} and all(parts.values())
+        assert not parts[0] & parts[1]  # no identity (hence no sample) on both processes
+        assert parts[0] | parts[1] == train_ids
+
+    # Final metrics = a single-process evaluation of the saved model.
+    for split in ("test", "val"):
+        assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["metrics"] == metrics[split]
+    # The validation metric used for model selection was gathered from both processes'
+    # shards (23 + 22 faces): it equals the single-process value of the best epoch's weights.
+    log = pd.read_csv(run / "logs" / "csv" / "metrics.csv").dropna(subset=["val/ccc_mean"])
+    best = log[log["epoch"] == metrics["best_epoch"]]["val/ccc_mean"].item()
+    assert best == pytest.approx(metrics["val"]["ccc_mean"], abs=1e-5)
