@@ -57,7 +57,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(path, text.encode())
 
 
 def read_json(path: str | Path) -> Any:
@@ -65,7 +66,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found; is this a run directory written by `elim train`?")
+        raise CheckpointError(
+            f"{path}: not found; is this a run directory written by `elim train`?"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from err
 
@@ -129,7 +132,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise CheckpointError(f"{weights}: weights do not fit the model in {CONFIG}: {err}") from err
+        raise CheckpointError(
+            f"{weights}: weights do not fit the model in {CONFIG}: {err}"
+        ) from err
     return model.to(device).eval(), config
 
 

@@ -69,7 +69,7 @@ def test_nan_labels_of_one_identity_skip_only_its_steps(tiny_cache, tiny_config,
 
 
 def test_l_main_alone_non_finite_is_named(tiny_cache, tiny_config, monkeypatch):
-    import elim.training.module as module
+    from elim.training import module
 
     real = module.main_loss
     calls = {"n": 0}
@@ -163,7 +163,7 @@ def test_identities_with_a_single_sample_train(tiny_cache, tiny_config):
 
 
 def test_batches_of_a_single_identity_skip_l_main_only(tiny_cache, tiny_config, monkeypatch):
-    import elim.training.module as module
+    from elim.training import module
 
     calls = []
     monkeypatch.setattr(module, "main_loss", lambda *a: calls.append(1))

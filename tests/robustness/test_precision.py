@@ -70,7 +70,7 @@ def test_training_step_under_bf16_autocast_matches_float32(tiny_cache, tiny_conf
 
     config = tiny_config(train={"warmup": 0.0})
     dataset = FaceDataset(tiny_cache)
-    batch = dataset.__getitems__(list(range(0, 36)))  # 4 identities of 9 faces
+    batch = dataset.__getitems__(list(range(36)))  # 4 identities of 9 faces
     losses = {}
     for name, autocast in (("fp32", False), ("bf16", True)):
         torch.manual_seed(0)

@@ -99,7 +99,10 @@ def test_resume_refusals_are_one_line_errors(tmp_path, capsys, tiny_yaml):
         assert main(["train", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
-    # A fresh run must not overwrite an unfinished one.
+    # A finished run may be trained again in place (its rank log starts afresh) ...
+    _train(["--config", str(tiny_yaml), "--out", str(run), "--epochs", "1"], capsys)
+    assert len((run / "logs/ranks/rank-0.jsonl").read_text().splitlines()) == 1
+    # ... but a fresh run must not overwrite an unfinished one.
     (run / "model.safetensors").unlink()
     assert main(["train", "--config", str(tiny_yaml), "--out", str(run)]) == 2
     assert "holds the checkpoint of an unfinished run" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Loading a run or a checkpoint never unpickles arbitrary code (safetensors, JSON, weights_only)."""
+"""Loading a run or a checkpoint never unpickles code (safetensors, JSON, weights_only)."""
 
 from __future__ import annotations
 

@@ -233,7 +233,9 @@ def _read_meta(directory: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     keys = ("format", "fingerprint", "image_size", "shards", "index", "columns")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or any(k not in meta for k in keys):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        return None
+    if any(k not in meta for k in keys):
         return None
     return meta
 

@@ -72,7 +72,9 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                            skipinitialspace=True)
     except pd.errors.EmptyDataError as err:
-        raise DataError(f"{path}: empty CSV; expected a header with {', '.join(REQUIRED_COLUMNS)}") from err
+        raise DataError(
+            f"{path}: empty CSV; expected a header with {', '.join(REQUIRED_COLUMNS)}"
+        ) from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a readable CSV ({err})") from err
 
@@ -189,7 +191,8 @@ def read(
         )
     elif present:
         box = np.stack(
-            [pd.to_numeric(df[c].str.strip(), errors="coerce").to_numpy(np.float64) for c in BOX_COLUMNS],
+            [pd.to_numeric(df[c].str.strip(), errors="coerce").to_numpy(np.float64)
+             for c in BOX_COLUMNS],
             axis=1,
         )
         given = np.isfinite(box).all(axis=1)
@@ -217,7 +220,8 @@ def read(
         drop(unknown, "bad_detect", raw_paths)
         flags = text.isin(_TRUE).to_numpy()
     if detect:
-        has_box = out[list(BOX_COLUMNS)].notna().all(axis=1).to_numpy() if present else np.zeros(n, bool)
+        has_box = (out[list(BOX_COLUMNS)].notna().all(axis=1).to_numpy() if present
+                   else np.zeros(n, bool))
         flags = flags | ~has_box
     if flags.any():
         out["detect"] = flags

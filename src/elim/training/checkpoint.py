@@ -30,8 +30,8 @@ from elim.runs import LOGS, atomic_write_bytes, load_training_checkpoint
 __all__ = [
     "CHECKPOINT_DIR",
     "LAST",
-    "SafeCheckpointIO",
     "ResumeCheckpoint",
+    "SafeCheckpointIO",
     "capture_rng",
     "restore_rng",
     "resume_checkpoint_path",

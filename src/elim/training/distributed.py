@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["shard", "unshard", "gather_shards"]
+__all__ = ["gather_shards", "shard", "unshard"]
 
 
 def shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:

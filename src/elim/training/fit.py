@@ -113,7 +113,7 @@ def _quiet_lightning(quiet: bool):
         warnings.filterwarnings("ignore", message=".*The number of training batches.*")
         # mid-epoch resume is handled: the sampler position is restored from the checkpoint
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not")
         # skipped (non-finite) steps are reported by elim.training.guard
         warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
         # validation metrics are computed on predictions gathered from every process already
@@ -191,11 +191,15 @@ def fit(
     run_dir = Path(out_dir) if out_dir is not None else None
     log_dir = run_dir / LOGS if run_dir is not None else None
     checkpoints = run_dir is not None and not lean
-    if checkpoints and resume_from is None and resume_checkpoint_path(run_dir).exists():
+    if checkpoints and resume_from is None and resume_checkpoint_path(run_dir).exists() \
+            and not (run_dir / WEIGHTS).exists():
         raise ElimError(
             f"{run_dir}: holds the checkpoint of an unfinished run; continue it with "
             f"`elim train --resume {run_dir}`, or pass another --out"
         )
+    if log_dir is not None and resume_from is None:  # a new run replaces an old one's rank logs
+        for old in (log_dir / RANK_LOG_DIR).glob("rank-*.jsonl"):
+            old.unlink(missing_ok=True)
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
         cache = open_cache(config, progress=progress)
@@ -265,11 +269,11 @@ def fit(
         module.train_sampler = loader.batch_sampler
         module.identity_names = list(loader.dataset.identities)
         module.rank_log_dir = log_dir / RANK_LOG_DIR if log_dir is not None else None
-        val_idx = splits.val if has_val else splits.train[:1]
-        if len(val_idx) < world:
-            raise ElimError(f"{len(val_idx)} validation faces cannot be shared by {world} "
+        if has_val and len(splits.val) < world:
+            raise ElimError(f"{len(splits.val)} validation faces cannot be shared by {world} "
                             "processes; use fewer devices or a larger validation part")
-        val_loader = eval_loader(cache, shard(val_idx, rank, world), config.data.eval_batch_size)
+        val_idx = shard(splits.val, rank, world) if has_val else splits.train[:1]  # (unused)
+        val_loader = eval_loader(cache, val_idx, config.data.eval_batch_size)
         trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
                     ckpt_path=str(resume_from) if resume_from is not None else None)
 

@@ -248,11 +248,11 @@ class ElimModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         """Drop the update when a gradient is not finite (identical on every DDP process, since
         gradients are already averaged); with 16-mixed the gradient scaler does this itself."""
-        if str(self.trainer.precision).startswith("16"):
-            self.guard.good()
-            return
         params = [p for p in self.parameters() if p.grad is not None]
         if not params:  # the step's loss was skipped already
+            return
+        if str(self.trainer.precision).startswith("16"):
+            self.guard.good()
             return
         if not bool(torch.stack([torch.isfinite(p.grad).all() for p in params]).all()):
             for p in params:
