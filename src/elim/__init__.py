@@ -54,7 +54,7 @@ _EXPORTS = {
     "ElimPredictor": "elim.predict",
 }
 
-__all__ = ["__version__", "ElimError", "DataError", "CheckpointError", "ot", *_EXPORTS]
+__all__ = ["__version__", "ElimError", "DataError", "CheckpointError", "ot", *_EXPORTS.keys()]  # noqa: PLE0604
 
 
 def __getattr__(name: str) -> Any:

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 
 from elim import __version__
-
-
 from elim.errors import ElimError
 
 
@@ -31,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"elim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import elim.commands as commands
+    from elim import commands
 
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"elim.commands.{info.name}")

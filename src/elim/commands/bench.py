@@ -10,7 +10,7 @@ import pkgutil
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="run a benchmark (sinkhorn, step, predict, ...)")
     bench_sub = parser.add_subparsers(dest="bench", metavar="NAME")
-    import elim.benchmarks as benchmarks
+    from elim import benchmarks
 
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"elim.benchmarks.{info.name}")

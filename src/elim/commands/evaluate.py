@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 
-
 # Kept literal so that building the CLI does not import the training engine (Lightning);
 # tests/training check it equals elim.training.evaluate.SPLIT_CHOICES.
 SPLIT_CHOICES = ("test", "val", "all")
