@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from elim.config import Config, config_from_run
-from elim.data.cache import FaceCache, open_dataset
+from elim.data.cache import FaceCache
 from elim.data.transforms import Preprocess
 from elim.errors import ElimError
 from elim.runs import load_run, read_json
@@ -92,16 +92,6 @@ def run_labels(runs: Sequence[RunData]) -> list[str]:
     return [f"{n} ({r.run_dir.name})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
-def _splits_of(run_dir: Path, cache: FaceCache, config: Config, own: bool):
-    from elim.training.data import make_splits, splits_from_groups
-    from elim.training.fit import SPLITS_FILE
-
-    stored = run_dir / SPLITS_FILE
-    if own and stored.is_file():
-        return splits_from_groups(cache.table, read_json(stored))
-    return make_splits(cache.table, config)
-
-
 def load_run_data(
     run_dir: str | Path,
     dataset: str | None = None,
@@ -113,37 +103,14 @@ def load_run_data(
     progress: bool = False,
 ) -> RunData:
     """Open ``run_dir`` and the faces of ``split`` (test | val | all) it is analysed on."""
+    from elim.training.evaluate import open_run_split
+
     if split not in SPLITS:
         raise ElimError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    run_dir = Path(run_dir)
-    model, cfg = load_run(run_dir, device=device)
-    if "data" not in cfg and dataset is None:
-        raise ElimError(f"{run_dir / 'config.json'}: no 'data' section; pass --dataset and --root")
-    config = config_from_run(cfg, source=str(run_dir / "config.json"))
-    own = dataset is None or (dataset == config.data.dataset and (
-        root is None or (config.data.root is not None
-                         and Path(root).expanduser().absolute() == Path(config.data.root))))
-    if not own:
-        config.data.dataset = str(dataset)
-        config.data.root = None if root is None else str(root)
-        config.data.options = {}
-    preprocess = Preprocess.from_config(cfg["preprocess"])
-    cache = open_dataset(
-        config.data.dataset, config.data.root, preprocess.image_size,
-        cache_dir=cache_dir if cache_dir is not None else config.data.cache_dir,
-        margin=float(cfg["preprocess"].get("margin", config.data.margin)), progress=progress,
-        **config.data.options,
-    )
-    if split == "all":
-        indices = np.arange(len(cache), dtype=np.int64)
-    else:
-        indices = getattr(_splits_of(run_dir, cache, config, own), split)
-    if len(indices) == 0:
-        raise ElimError(
-            f"the {split!r} part of dataset {config.data.dataset!r} is empty; use --split all"
-        )
-    return RunData(run_dir, run_name(cfg, run_dir), model, cfg, config, preprocess, cache,
-                   np.asarray(indices, dtype=np.int64), split, device)
+    o = open_run_split(run_dir, dataset, root, split, cache_dir=cache_dir, device=device,
+                       progress=progress)
+    return RunData(o.run_dir, run_name(o.run_config, o.run_dir), o.model, o.run_config, o.config,
+                   o.preprocess, o.cache, o.indices, split, device)
 
 
 def load_runs(

@@ -9,6 +9,7 @@ dataset, "test"/"val" follow that dataset's split rule under the run's ``data`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from elim.runs import load_run, read_json
 from elim.training.data import make_splits, predict, splits_from_groups
 from elim.training.fit import SPLITS_FILE
 
-__all__ = ["SPLIT_CHOICES", "evaluate_run"]
+__all__ = ["SPLIT_CHOICES", "RunSplit", "evaluate_run", "open_run_split"]
 
 SPLIT_CHOICES = ("test", "val", "all")
 
@@ -44,6 +45,53 @@ def evaluate_run(
 
     Returns ``{"run", "dataset", "root", "split", "n", "metrics"}`` (plus ``predictions`` and
     ``labels`` arrays with ``return_predictions``).
+    """
+    opened = open_run_split(run_dir, dataset, root, split, cache_dir=cache_dir, device=device,
+                            progress=progress)
+    model, preprocess, cache, indices = opened.model, opened.preprocess, opened.cache, opened.indices
+    config, run_dir = opened.config, opened.run_dir
+    pred, true = predict(model, preprocess, cache, indices, batch_size, device)
+    out: dict[str, Any] = {
+        "run": str(run_dir),
+        "dataset": config.data.dataset,
+        "root": config.data.root,
+        "split": split,
+        "n": len(indices),
+        "metrics": va_metrics(pred, true),
+    }
+    if return_predictions:
+        out["predictions"], out["labels"] = pred, true
+    return out
+
+
+@dataclass
+class RunSplit:
+    """A saved run rebuilt, with the faces of one split of the dataset it is evaluated on."""
+
+    run_dir: Path
+    model: Any
+    run_config: dict
+    config: Any  # elim.config.Config (data section pointed at the evaluated dataset)
+    preprocess: Preprocess
+    cache: Any  # elim.data.cache.FaceCache
+    indices: np.ndarray
+    split: str
+
+
+def open_run_split(
+    run_dir: str | Path,
+    dataset: str | None = None,
+    root: str | Path | None = None,
+    split: str = "test",
+    *,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> RunSplit:
+    """Rebuild ``run_dir``'s model and open the faces of ``split`` (test | val | all).
+
+    With no ``dataset`` (or the run's own dataset and root) the run's stored identity split is
+    used, so its test identities are exactly those held out in training.
     """
     if split not in SPLIT_CHOICES:
         raise ElimError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
@@ -79,15 +127,5 @@ def evaluate_run(
         raise ElimError(
             f"the {split!r} part of dataset {config.data.dataset!r} is empty; use --split all"
         )
-    pred, true = predict(model, preprocess, cache, indices, batch_size, device)
-    out: dict[str, Any] = {
-        "run": str(run_dir),
-        "dataset": config.data.dataset,
-        "root": config.data.root,
-        "split": split,
-        "n": len(indices),
-        "metrics": va_metrics(pred, true),
-    }
-    if return_predictions:
-        out["predictions"], out["labels"] = pred, true
-    return out
+    return RunSplit(run_dir, model, cfg, config, preprocess, cache,
+                    np.asarray(indices, dtype=np.int64), split)
