@@ -158,7 +158,9 @@ def _expression_batch(n_expr=6, ids=3, d=16, seed=0):
     return torch.cat(zs).float(), torch.cat(codes), torch.cat(labels)
 
 
-@pytest.mark.parametrize("solver", ["sinkhorn", "exact", "qp"])
+@pytest.mark.parametrize(
+    "solver", ["sinkhorn", "exact", pytest.param("qp", marks=pytest.mark.needs_qpth)]
+)
 def test_plan_pairs_same_expression(solver):
     z, codes, expr = _expression_batch()
     y = torch.ones(len(z), 2) * 0.5

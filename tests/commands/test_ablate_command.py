@@ -20,7 +20,7 @@ def test_qp_cells_skipped_without_qpth(tiny_yaml, tmp_path, monkeypatch, capsys)
     assert result["cells"] == []
     assert [s["cell"] for s in result["skipped"]] == [
         "qp-relevance-gumbel", "qp-relevance-none", "qp-self-gumbel", "qp-self-none"]
-    assert all("pip install qpth" in s["reason"] for s in result["skipped"])
+    assert all("pip install --no-deps qpth" in s["reason"] for s in result["skipped"])
     assert (tmp_path / "ablation.json").is_file() and (tmp_path / "ablation.md").is_file()
 
 

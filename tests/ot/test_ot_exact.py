@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -13,10 +12,6 @@ from ot_cases import cosine_cost, random_masses
 
 from elim.errors import ElimError
 from elim.ot import exact, sinkhorn, solve
-
-HAS_QPTH = (
-    importlib.util.find_spec("qpth") is not None and importlib.util.find_spec("cvxpy") is not None
-)
 
 
 def padded_batch(sizes, seed=0):
@@ -82,11 +77,11 @@ def test_solve_dispatches_to_every_solver():
 def test_qp_without_qpth_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "qpth", None)
     monkeypatch.setitem(sys.modules, "qpth.qp", None)
-    with pytest.raises(ElimError, match="pip install qpth"):
+    with pytest.raises(ElimError, match="pip install --no-deps qpth"):
         solve(cosine_cost(1, 3, 3), solver="qp")
 
 
-@pytest.mark.skipif(not HAS_QPTH, reason="optional package qpth (and cvxpy) not installed")
+@pytest.mark.needs_qpth
 def test_qp_matches_emd_with_padding_and_is_differentiable():
     sizes = [(4, 5), (5, 3)]
     cost, a, b, mask_a, mask_b = padded_batch(sizes, seed=34)

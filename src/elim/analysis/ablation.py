@@ -98,7 +98,9 @@ def select_cells(patterns: Sequence[str] | None) -> list[Cell]:
 
 def unavailable(cell: Cell) -> str | None:
     """Why ``cell`` cannot run here (a missing optional package), or ``None``."""
-    needs = {"qp": ("qpth", "pip install qpth"), "exact": ("ot", "pip install pot")}
+    from elim.ot.exact import QPTH_INSTALL
+
+    needs = {"qp": ("qpth", QPTH_INSTALL), "exact": ("ot", "pip install pot")}
     if cell.solver not in needs:
         return None
     module, fix = needs[cell.solver]

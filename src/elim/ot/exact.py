@@ -64,13 +64,25 @@ def _emd(p: Problem, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor, Tens
     )
 
 
+#: How to install the optional QP backend: qpth's metadata pins numpy < 2, hence ``--no-deps``.
+QPTH_INSTALL = "pip install cvxpy && pip install --no-deps qpth"
+
+
+def qpth_available() -> bool:
+    """Whether the optional ``qp`` solver can run (qpth and the cvxpy it imports are installed)."""
+    try:
+        _qp_function()
+    except ElimError:
+        return False
+    return True
+
+
 def _qp_function():
     try:
         from qpth.qp import QPFunction
     except ImportError as err:
         raise ElimError(
-            "solver 'qp' needs the optional package qpth: pip install qpth "
-            f"(it also imports cvxpy) [{err}]"
+            f"solver 'qp' needs the optional package qpth: {QPTH_INSTALL} [{err}]"
         ) from None
     return QPFunction
 
