@@ -15,17 +15,14 @@ def test_version(capsys):
     assert exc.value.code == 0
     assert __version__ in capsys.readouterr().out
 
-
 def test_no_command_prints_help(capsys):
     assert main([]) == 1
     assert "COMMAND" in capsys.readouterr().out
-
 
 def test_every_command_module_registers():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert "bench" in sub.choices
-
 
 def test_user_errors_become_one_line(monkeypatch, capsys):
     parser = build_parser()
@@ -40,7 +37,6 @@ def test_user_errors_become_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "labels.csv: missing column valence" in err and "Traceback" not in err
 
-
 def test_building_the_cli_does_not_import_the_training_engine():
     import subprocess
     import sys
@@ -52,9 +48,3 @@ def test_building_the_cli_does_not_import_the_training_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
-
-def test_evaluate_split_choices_match_the_engine():
-    from elim.commands.evaluate import SPLIT_CHOICES
-    from elim.training.evaluate import SPLIT_CHOICES as ENGINE
-
-    assert SPLIT_CHOICES == ENGINE

@@ -75,7 +75,7 @@ def test_bad_values_are_refused(tmp_path):
 
 
 def test_config_round_trips_through_a_run_config():
-    from elim.training.fit import run_config
+    from elim.runs import run_config
 
     c = preset_config("synthetic")
     back = config_from_run(run_config(c))

@@ -39,7 +39,7 @@ _EXPORTS = {
     # data
     "read_dataset": "elim.datasets",
     "list_datasets": "elim.datasets",
-    "open_dataset": "elim.data.cache",
+    "open_dataset": "elim.datasets",
     "FaceCache": "elim.data.cache",
     "IdentityBatchSampler": "elim.data.sampler",
     # training
@@ -49,9 +49,9 @@ _EXPORTS = {
     "load_run": "elim.runs",
     "save_run": "elim.runs",
     # inference
-    "load": "elim.predict",
-    "predict_video": "elim.predict",
-    "ElimPredictor": "elim.predict",
+    "load": "elim.inference.predictor",
+    "predict_video": "elim.inference.predictor",
+    "ElimPredictor": "elim.inference.predictor",
 }
 
 __all__ = ["__version__", "ElimError", "DataError", "CheckpointError", "ot", *_EXPORTS.keys()]  # noqa: PLE0604

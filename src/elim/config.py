@@ -21,9 +21,12 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from elim.errors import ElimError
+
+if TYPE_CHECKING:
+    from elim.models import Preprocess
 
 __all__ = [
     "PRESETS",
@@ -36,6 +39,7 @@ __all__ = [
     "config_from_dict",
     "config_from_run",
     "load_config_file",
+    "preprocess_for",
     "preset_config",
 ]
 
@@ -105,6 +109,14 @@ class MatchingConfig:
     solver: str = "sinkhorn"  # sinkhorn | exact | qp
     grad: str = "detach"  # detach | autodiff
     norm_eps: float = 1e-6
+    mass_floor: float = 1e-3
+    cos_eps: float = 1e-8
+
+    def build(self):
+        """The :class:`elim.matching.IdentityMatching` layer of these settings (every field)."""
+        from elim.matching import IdentityMatching
+
+        return IdentityMatching(**dataclasses.asdict(self))
 
 
 @dataclass
@@ -383,3 +395,16 @@ def config_from_run(run_config: dict[str, Any], source: str = "config.json") -> 
     if "seed" in run_config:
         values["seed"] = run_config["seed"]
     return config_from_dict(values, source=source)
+
+
+def preprocess_for(config: Config) -> Preprocess:
+    """The :class:`Preprocess` of a config (backbone defaults fill ``image_size/mean/std``)."""
+    from elim.models import Preprocess, backbone_defaults
+
+    d = backbone_defaults(config.model.backbone)
+    data = config.data
+    return Preprocess(
+        int(data.image_size or d["image_size"]),
+        tuple(data.mean or d["mean"]),
+        tuple(data.std or d["std"]),
+    )

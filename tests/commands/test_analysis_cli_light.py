@@ -17,9 +17,7 @@ def test_building_the_cli_does_not_import_elim_analysis():
 def test_command_choices_match_the_library():
     from elim.analysis.identities import METHODS
     from elim.analysis.measure import GROUP_COLUMNS
-    from elim.analysis.rundata import SPLITS
-    from elim.commands import analyze, evaluate, study
+    from elim.commands import analyze, study
 
     assert study.METHOD_NAMES == tuple(METHODS)
     assert analyze.GROUP_COLUMNS == GROUP_COLUMNS
-    assert evaluate.SPLIT_CHOICES == SPLITS

@@ -16,14 +16,12 @@ from elim.data.arrays import ShardedArray
 from elim.data.cache import (
     FaceCache,
     build_cache,
-    default_cache_root,
-    open_dataset,
     records_fingerprint,
 )
 from elim.data.crop import crop_face
 from elim.data.io import read_image
 from elim.data.records import ReadResult
-from elim.datasets import read_dataset
+from elim.datasets import default_cache_root, open_dataset, read_dataset
 from elim.errors import DataError
 
 

@@ -1,44 +1,11 @@
-"""Preprocess (uint8 NHWC → normalised float NCHW) and batched augmentation."""
+"""Batched train-time augmentation of float face batches."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from elim.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocess, augment
-
-
-def test_preprocess_scales_normalises_and_transposes():
-    img = np.zeros((2, 4, 4, 3), np.uint8)
-    img[0, :, :, 0] = 255
-    img[1, 1, 2, :] = 51
-    pre = Preprocess(4, mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 1.0))
-    x = pre(img)
-    assert x.shape == (2, 3, 4, 4) and x.dtype == torch.float32
-    assert torch.allclose(x[0, 0], torch.ones(4, 4))  # (1 - 0.5) / 0.5
-    assert torch.allclose(x[0, 1], torch.full((4, 4), -1.0))  # (0 - 0.25) / 0.25
-    assert x[1, 2, 1, 2].item() == pytest.approx(0.2)  # 51 / 255
-    assert torch.equal(pre(torch.from_numpy(img)), x)  # tensors and arrays agree
-    assert torch.equal(pre(img[1]), x[1])  # a single image keeps its rank
-
-
-def test_preprocess_resizes_when_sizes_differ():
-    img = np.full((3, 10, 10, 3), 128, np.uint8)
-    x = Preprocess(6)(img)
-    assert x.shape == (3, 3, 6, 6)
-    expected = (128 / 255 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
-    assert torch.allclose(x[:, :, 2, 3], expected.expand(3, 3), atol=1e-5)
-
-
-def test_preprocess_round_trips_through_its_config():
-    pre = Preprocess(32, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
-    again = Preprocess.from_config({**pre.to_dict(), "margin": 0.2})
-    assert again.to_dict() == pre.to_dict()
-    with pytest.raises(ValueError):
-        Preprocess(8, std=(1, 0, 1))
-    with pytest.raises(ValueError, match="uint8"):
-        pre(np.zeros((1, 32, 32, 3), np.float32))  # float input would be scaled twice
+from elim.data.transforms import augment
 
 
 def _batch(n=6, size=12):

@@ -9,10 +9,10 @@ import pytest
 from conftest import AfewClip, AWVideo, make_afew_va, make_aff_wild
 
 from elim.cli import main
-from elim.data.cache import FaceCache, build_cache, open_dataset
+from elim.data.cache import FaceCache, build_cache
 from elim.data.crop import crop_face
 from elim.data.io import read_image, read_video_frames
-from elim.datasets import read_dataset
+from elim.datasets import open_dataset, read_dataset
 
 SIZE = 32
 MARGIN = 0.25

@@ -19,7 +19,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def predictor(run_dir):
-    from elim.predict import load
+    from elim.inference.predictor import load
 
     return load(run_dir)
 

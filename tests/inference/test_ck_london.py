@@ -18,7 +18,7 @@ def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, london_photos):
     if not (CK_PLUS / "labels.csv").is_file():
         pytest.skip(f"{CK_PLUS} is absent")
     from elim.config import apply_overrides, preset_config
-    from elim.predict import load
+    from elim.inference.predictor import load
     from elim.training import fit
 
     config = apply_overrides(preset_config("ck_plus"), {

@@ -11,7 +11,7 @@ import torch
 
 from elim.cli import main
 from elim.errors import ElimError
-from elim.export import export_model
+from elim.inference.export import export_model
 from elim.runs import load_run
 
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from elim.data.crop import crop_face
-from elim.data.transforms import Preprocess
 from elim.errors import CheckpointError, DataError
-from elim.predict import COLUMNS, ElimPredictor, load, predict_video
+from elim.inference.predictor import ElimPredictor, load, predict_video
+from elim.inference.table import COLUMNS
+from elim.models.preprocess import Preprocess
 
 
 def _manual(predictor: ElimPredictor, image: np.ndarray, box) -> np.ndarray:

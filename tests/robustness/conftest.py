@@ -115,7 +115,7 @@ def tiny_cache():
     """The faces of tiny.yaml's synthetic dataset, in memory."""
     import yaml
 
-    from elim.data.cache import open_dataset
+    from elim.datasets import open_dataset
 
     data = yaml.safe_load(TINY_YAML.read_text())["data"]
     return open_dataset("synthetic", None, data["image_size"], **data["options"])

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from elim.data.cache import FaceCache
+from elim.data.splits import make_splits
 from elim.errors import ElimError
 from elim.models import build_model
 from elim.training import fit
-from elim.training.data import make_splits
 from elim.training.guard import NonFiniteGuard, TrainingDiverged
 
 
@@ -24,7 +24,7 @@ def _with_table(cache: FaceCache, table: pd.DataFrame) -> FaceCache:
 
 
 def _train_ids(cache, config) -> list[str]:
-    return sorted(set(cache.table["identity"].iloc[make_splits(cache.table, config).train]))
+    return sorted(set(cache.table["identity"].iloc[make_splits(cache.table, config.data).train]))
 
 
 def _finite_model(model) -> bool:
@@ -106,8 +106,8 @@ def test_all_steps_bad_leave_weights_and_statistics_untouched(tiny_cache, tiny_c
     config = tiny_config(train={"epochs": 1, "max_bad_steps": 0})
     table = tiny_cache.table.copy()
     table["arousal"] = np.inf
-    table.loc[make_splits(table, config).val, "arousal"] = 0.0  # validation stays measurable
-    table.loc[make_splits(table, config).test, "arousal"] = 0.0
+    table.loc[make_splits(table, config.data).val, "arousal"] = 0.0  # validation stays measurable
+    table.loc[make_splits(table, config.data).test, "arousal"] = 0.0
     result = fit(config, None, cache=_with_table(tiny_cache, table))
     assert result.metrics["skipped_steps"]["skipped_steps"] == 7  # every batch of the epoch
     torch.manual_seed(config.seed)

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elim.data.cache import open_dataset
 from elim.data.io import ImageTooLargeError, read_image
-from elim.datasets import read_dataset
+from elim.datasets import open_dataset, read_dataset
 from elim.errors import DataError
 
 

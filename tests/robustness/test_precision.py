@@ -63,9 +63,9 @@ def test_matching_of_half_features_equals_float32_of_the_same_values():
 
 # ------------------------------------------------------------------ through training
 def test_training_step_under_bf16_autocast_matches_float32(tiny_cache, tiny_config):
+    from elim.config import preprocess_for
     from elim.data.dataset import FaceDataset
     from elim.models import build_model
-    from elim.training.data import preprocess_for
     from elim.training.module import ElimModule
 
     config = tiny_config(train={"warmup": 0.0})

@@ -15,8 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from elim.cli import main
-from elim.runs import load_training_checkpoint
-from elim.training.checkpoint import resume_checkpoint_path
+from elim.runs import load_training_checkpoint, resume_checkpoint_path
 
 BATCHES_PER_EPOCH = 7  # tiny.yaml in one process
 COMPARED = ("val", "test", "train_loss", "best_epoch", "steps", "epochs_run", "skipped_steps",
@@ -110,7 +109,7 @@ def test_resume_refusals_are_one_line_errors(tmp_path, capsys, tiny_yaml):
 
 def test_checkpoints_are_written_atomically(tmp_path, tiny_yaml, capsys, monkeypatch):
     """Every checkpoint goes to a temporary file in its folder that is then renamed."""
-    import elim.runs
+    import elim.fileio
 
     renames = []
     real_replace = os.replace
@@ -119,7 +118,7 @@ def test_checkpoints_are_written_atomically(tmp_path, tiny_yaml, capsys, monkeyp
         renames.append((Path(src).name, Path(dst).name))
         real_replace(src, dst)
 
-    monkeypatch.setattr(elim.runs.os, "replace", spy)
+    monkeypatch.setattr(elim.fileio.os, "replace", spy)
     run = tmp_path / "run"
     _train(["--config", str(tiny_yaml), "--out", str(run), "--epochs", "1"], capsys)
     ckpt_writes = [(s, d) for s, d in renames if d.endswith(".ckpt")]

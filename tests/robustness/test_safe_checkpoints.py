@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from elim.errors import CheckpointError
+from elim.fileio import write_json
 from elim.models import build_model, model_config
 from elim.runs import (
     latest_checkpoint,
     load_run,
     load_training_checkpoint,
     save_run,
-    write_json,
 )
 
 MODEL = model_config("cnn-small", feature_dim=8, channels=[4, 4, 8, 8])

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from elim.cli import main
+from elim.data.splits import groups_of
 from elim.errors import ElimError
 from elim.runs import read_json
 from elim.training import cv as cv_module
 from elim.training.cv import cross_validate, fold_splits
-from elim.training.data import groups_of
 
 
 def test_folds_never_share_a_group(tiny_cache):

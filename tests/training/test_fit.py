@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from elim.cli import main
+from elim.config import preprocess_for
+from elim.data.splits import make_splits
+from elim.evaluation import evaluate_run, infer
 from elim.runs import read_json
 from elim.training import fit
-from elim.training.data import make_splits, predict, preprocess_for
-from elim.training.evaluate import evaluate_run
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +59,9 @@ def test_splits_are_identity_disjoint(trained, tiny_cache):
 
 def test_checkpoint_round_trip_gives_identical_predictions(trained, tiny_cache):
     config, result = trained
-    splits = make_splits(tiny_cache.table, config)
-    mine, labels = predict(result.model, preprocess_for(config), tiny_cache, splits.test)
+    splits = make_splits(tiny_cache.table, config.data)
+    out = infer(result.model, preprocess_for(config), tiny_cache, splits.test)
+    mine, labels = out.predictions, out.labels
     again = evaluate_run(result.run_dir, return_predictions=True, progress=False)
     assert again["n"] == len(splits.test)
     np.testing.assert_array_equal(again["labels"], labels)

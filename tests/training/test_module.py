@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from elim.config import preprocess_for
 from elim.data.transforms import augment
 from elim.models import build_model
-from elim.training.data import preprocess_for
 from elim.training.module import ElimModule
 
 

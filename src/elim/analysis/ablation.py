@@ -35,11 +35,11 @@ import numpy as np
 import torch
 
 from elim.analysis.environment import environment
-from elim.analysis.store import ResultStore, config_settings
 from elim.config import Config
 from elim.data.cache import FaceCache
 from elim.errors import ElimError
-from elim.runs import read_json, write_json
+from elim.fileio import write_json
+from elim.runs import ResultStore, config_settings, read_json
 
 __all__ = [
     "GRID",
@@ -113,12 +113,7 @@ def unavailable(cell: Cell) -> str | None:
 
 def matching_layer(config: Config):
     """The :class:`elim.matching.IdentityMatching` of ``config.matching``."""
-    from elim.matching import IdentityMatching
-
-    m = config.matching
-    return IdentityMatching(n_identities=m.n_identities, k=m.k, eps=m.eps, max_iter=m.max_iter,
-                            tol=m.tol, weights=m.weights, sampling=m.sampling, solver=m.solver,
-                            grad=m.grad, norm_eps=m.norm_eps)
+    return config.matching.build()
 
 
 def time_matching(
@@ -138,8 +133,9 @@ def time_matching(
     machine load affects all of them alike; each layer draws from its own generator with the
     same seed. Returns per name the median and mean over ``n_batches`` calls (after ``warmup``).
     """
+    from elim.config import preprocess_for
     from elim.models import build_model
-    from elim.training.data import preprocess_for, train_loader
+    from elim.training.data import train_loader
 
     first = next(iter(configs.values()))
     torch.manual_seed(int(first.seed))

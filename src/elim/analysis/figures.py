@@ -1,4 +1,4 @@
-"""Data for the paper's figures, taken from trained runs (the drawing lives in :mod:`elim.plots`).
+"""Data for the paper's figures, taken from trained runs (the drawing lives in :mod:`elim.analysis.plots`).
 
 * :func:`va_figure` (Fig. 3) — predictions for faces that share one label but belong to
   different identities, one panel per run, ground truth as stars;
@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elim import plots
-from elim.analysis.rundata import RunData, run_labels
+from elim.analysis import plots
 from elim.errors import ElimError
+from elim.evaluation import RunData, run_labels
 
 __all__ = [
     "curves_figure",
@@ -91,7 +91,7 @@ def va_figure(runs: Sequence[RunData], out: str | Path, *, label_tol: float = 0.
     idx = data.indices[rows]
     preds, target = {}, None
     for label, run in zip(run_labels(runs), runs):
-        ex = run.extract(idx)
+        ex = run.infer(idx)
         preds[label] = ex.predictions
         target = ex.labels
     n_id = len(np.unique(table["identity"].to_numpy()[rows]))
@@ -114,7 +114,7 @@ def tsne_figure(runs: Sequence[RunData], out: str | Path, *, max_identities: int
     feats = {}
     arousal = None
     for label, run in zip(run_labels(runs), runs):
-        ex = run.extract(idx)
+        ex = run.infer(idx)
         feats[label] = ex.features
         arousal = ex.labels[:, 1]
     return plots.tsne(feats, ids[rows], arousal, Path(out), seed=seed)
@@ -160,7 +160,7 @@ def id_shift_figure(run: RunData, out: str | Path, *, n_identities: int | None =
 
     rows = id_shift_batch(run, n_identities=n_identities,
                           samples_per_identity=samples_per_identity, seed=seed)
-    ex = run.extract(run.indices[rows])
+    ex = run.infer(run.indices[rows])
     names, codes = np.unique(run.table["identity"].astype(str).to_numpy()[rows],
                              return_inverse=True)
     layer = matching_layer(run.config)
@@ -230,7 +230,7 @@ def read_history(path: str | Path) -> dict[str, list[float]]:
 def curves_figure(run_dirs: Sequence[str | Path], out: str | Path,
                   names: Sequence[str] | None = None) -> Path:
     """Training curves of one or several runs (one line per run)."""
-    from elim.analysis.rundata import run_name
+    from elim.evaluation import run_name
     from elim.runs import read_json
 
     histories = {}

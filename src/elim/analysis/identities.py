@@ -24,12 +24,12 @@ import numpy as np
 
 from elim.analysis.ablation import pm
 from elim.analysis.environment import environment
-from elim.analysis.store import ResultStore, config_settings
 from elim.config import Config, apply_overrides
 from elim.data.cache import FaceCache
 from elim.errors import ElimError
+from elim.fileio import write_json
 from elim.metrics import aggregate
-from elim.runs import write_json
+from elim.runs import ResultStore, config_settings
 
 __all__ = [
     "METHODS",
@@ -90,7 +90,8 @@ def run_identity_study(
     """Run (or resume) the study; writes ``study.json``, ``study.md`` and ``identities.png``."""
     from tqdm.auto import tqdm
 
-    from elim.training.data import Splits, groups_of, open_cache
+    from elim.data.splits import Splits, groups_of
+    from elim.training.data import open_cache
     from elim.training.fit import fit
 
     methods = list(dict.fromkeys(methods))
@@ -184,7 +185,7 @@ def study_markdown(result: dict[str, Any]) -> str:
 
 def plot_study(result: dict[str, Any], path: str | Path) -> Path:
     """Fig. 6 from a study's JSON (PNG + SVG)."""
-    from elim import plots
+    from elim.analysis import plots
 
     scores = {METHOD_LABELS.get(m, m): [r["ccc_mean"]["mean"] for r in result["summary"][m]]
               for m in result["methods"]}

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from elim.analysis.invariance import distance_ratio, identity_probe
-from elim.analysis.rundata import RunData, run_labels
+from elim.evaluation import RunData, run_labels
 from elim.metrics import va_metrics
 
 __all__ = ["GROUP_COLUMNS", "invariance_markdown", "measure_invariance", "probe_groups"]
@@ -95,7 +95,7 @@ def measure_invariance(
     rows = []
     labels = None
     for label, run in zip(run_labels(runs), runs):
-        ex = run.extract()
+        ex = run.infer()
         labels = ex.labels
         rows.append({"name": label, "run": str(run.run_dir),
                      "method": run.run_config.get("train", {}).get("method"),

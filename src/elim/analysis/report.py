@@ -114,7 +114,7 @@ class _Builder:
     # -- sections ------------------------------------------------------------------------------
     def run(self, path: Path) -> None:
         from elim.analysis.figures import curves_figure
-        from elim.analysis.rundata import run_name
+        from elim.evaluation import run_name
         from elim.metrics import format_metrics_table
 
         cfg = read_json(path / "config.json")

@@ -138,7 +138,7 @@ def measure(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from elim.predict import load
+    from elim.inference.predictor import load
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -56,7 +56,7 @@ def bench_step(
     config.train.warmup = 0.0
     config.seed = seed
 
-    from elim.data.transforms import Preprocess
+    from elim.models.preprocess import Preprocess
 
     pre = Preprocess(image_size, defaults["mean"], defaults["std"])
     dev = torch.device(device)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from elim.analysis.measure import invariance_markdown, measure_invariance
     from elim.commands.plot import load_runs_from_args
-    from elim.runs import write_json
+    from elim.fileio import write_json
 
     result = measure_invariance(load_runs_from_args(args), n_folds=args.folds,
                                 groups=args.groups, same_tol=args.same_tol,

@@ -9,13 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 
-# Kept literal so that building the CLI does not import the training engine (Lightning);
-# tests/training check it equals elim.training.evaluate.SPLIT_CHOICES.
-SPLIT_CHOICES = ("test", "val", "all")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     from elim.datasets import list_datasets
+    from elim.evaluation import SPLIT_NAMES
 
     parser = sub.add_parser("evaluate", help="evaluate a run directory on a dataset split",
                             description=__doc__.split("\n\n")[1] if __doc__ else None)
@@ -23,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", choices=list_datasets(),
                         help="dataset to evaluate on (default: the run's own)")
     parser.add_argument("--root", metavar="PATH", help="dataset folder or labels file")
-    parser.add_argument("--split", choices=SPLIT_CHOICES, default="test")
+    parser.add_argument("--split", choices=SPLIT_NAMES, default="test")
     parser.add_argument("--cache-dir", metavar="DIR")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -33,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from elim.errors import DataError
+    from elim.evaluation import evaluate_run
     from elim.metrics import format_metrics_table
-    from elim.training.evaluate import evaluate_run
 
     if args.dataset not in (None, "synthetic") and args.root is None:
         raise DataError(f"--dataset {args.dataset} needs --root (its folder or labels file)")

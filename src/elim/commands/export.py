@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elim.export import export_model
+    from elim.inference.export import export_model
 
     path, meta = export_model(args.run_dir, args.format, args.out, opset=args.opset)
     if args.json:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 def add_run_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Which faces a run is analysed on (shared by ``elim plot`` and ``elim analyze``)."""
-    from elim.commands.evaluate import SPLIT_CHOICES
     from elim.datasets import list_datasets
+    from elim.evaluation import SPLIT_NAMES
 
     g = parser.add_argument_group("faces")
     g.add_argument("--dataset", choices=list_datasets(),
                    help="dataset to use (default: the first run's own)")
     g.add_argument("--root", metavar="PATH", help="dataset folder or labels file")
-    g.add_argument("--split", choices=SPLIT_CHOICES, default="test",
+    g.add_argument("--split", choices=SPLIT_NAMES, default="test",
                    help="part of the dataset (default test: identities unseen in training)")
     g.add_argument("--cache-dir", metavar="DIR")
     g.add_argument("--device", default="cpu", help="cpu, cuda, ...")
@@ -32,8 +32,8 @@ def add_run_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_runs_from_args(args: argparse.Namespace):
-    from elim.analysis.rundata import load_runs
     from elim.errors import DataError
+    from elim.evaluation import load_runs
 
     if args.dataset not in (None, "synthetic") and args.root is None:
         raise DataError(f"--dataset {args.dataset} needs --root (its folder or labels file)")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from elim.errors import ElimError
 
-TABLE_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 SHOWN = ["source", "frame", "face", "valence", "arousal", "score", "status"]
 
 
@@ -51,36 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _table_format(out: str | None) -> str | None:
-    if out is None:
-        return None
-    fmt = TABLE_FORMATS.get(Path(out).suffix.lower())
-    if fmt is None:
-        raise ElimError(f"{out}: unknown table format; use a .csv, .json or .parquet file name")
-    if fmt == "parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
-        raise ElimError(f"{out}: writing Parquet needs pyarrow (pip install pyarrow); or use .csv / .json")
-    return fmt
-
-
-def write_table(table, path: str | Path, fmt: str) -> None:
-    """Write the prediction table as CSV, JSON (records) or Parquet."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        table.to_csv(path, index=False)
-    elif fmt == "json":
-        table.to_json(path, orient="records", indent=1)
-    else:
-        table.to_parquet(path, index=False)
-
-
 def run(args: argparse.Namespace) -> int:
     from elim.inference.inputs import collect_inputs
     from elim.inference.pipeline import Options, run_inputs
+    from elim.inference.predictor import load
     from elim.inference.smoothing import parse_smoothing
-    from elim.predict import load
+    from elim.inference.table import table_format, write_table
 
-    fmt = _table_format(args.out)
+    fmt = table_format(args.out)
     parse_smoothing(args.smooth)
     for flag in ("batch_size", "every", "detect_every", "detect_size"):
         if getattr(args, flag) < 1:

@@ -151,7 +151,8 @@ def _resume(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from elim.metrics import format_metrics_table
-    from elim.training import default_run_dir, fit
+    from elim.runs import default_run_dir
+    from elim.training import fit
 
     if args.resume is not None:
         result = _resume(args)

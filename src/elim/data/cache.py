@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from elim.data.extract import LazyDetector, VideoPool, detect_mask, extract_face
 from elim.data.io import MAX_PIXELS
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport, validate_records
 from elim.errors import DataError
-from elim.runs import atomic_write_bytes, write_json
+from elim.fileio import atomic_write_bytes, write_json
 
 FORMAT = "elim-face-cache"
 FORMAT_VERSION = 1
@@ -465,85 +464,3 @@ def _finish(
     write_json(out / META, meta)
     _write_index(out, table)  # last: its presence marks a finished cache
     return FaceCache.load(out)
-
-
-# --------------------------------------------------------------------------- open_dataset
-def _writable_dir(d: Path) -> bool:
-    """Writable and not marked read-only (a directory without owner write permission is
-    treated as read-only even for root, so shared data folders are left alone)."""
-    try:
-        return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & stat.S_IWUSR)
-    except OSError:
-        return False
-
-
-def default_cache_root(root: str | Path | None) -> Path:
-    """Where :func:`open_dataset` keeps caches.
-
-    ``$ELIM_CACHE_DIR`` if set; else ``<root>/.elim_cache`` (``root``'s folder when it is a
-    file) when that is writable; else ``$XDG_CACHE_HOME/elim`` (default ``~/.cache/elim``).
-    """
-    env = os.environ.get("ELIM_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    if root is not None:
-        base = Path(root).expanduser().absolute()
-        base = base if base.is_dir() else base.parent
-        candidate = base / ".elim_cache"
-        if _writable_dir(candidate) or (not candidate.exists() and _writable_dir(base)):
-            return candidate
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "elim"
-
-
-def open_dataset(
-    name: str,
-    root: str | Path | None,
-    image_size: int,
-    cache_dir: str | Path | None = None,
-    margin: float = DEFAULT_MARGIN,
-    *,
-    progress: bool = True,
-    workers: int = 0,
-    **reader_options: Any,
-) -> FaceCache:
-    """Faces of dataset ``name`` at ``root``, from a cache built on first use.
-
-    ``synthetic`` without a root is generated in memory
-    (``elim.datasets.synthetic.generate(image_size=…, **reader_options)``). Otherwise the
-    reader's records are cached in ``<cache_dir>/<name>-<size>-<fingerprint[:12]>``, where
-    ``cache_dir`` defaults to :func:`default_cache_root`; a changed dataset, size or margin
-    gets a new folder. A dataset of which no record yields a face is a :class:`DataError`.
-    """
-    if name == "synthetic" and root is None:
-        from elim.datasets.synthetic import generate
-
-        images, table = generate(image_size=image_size, **reader_options)
-        meta = {"dataset": name, "source": "generated", "image_size": int(image_size),
-                "options": {k: v for k, v in reader_options.items()}}
-        return FaceCache.from_arrays(images, table, meta)
-    from elim.datasets import read_dataset
-
-    result = read_dataset(name, root, **reader_options)
-    records = validate_records(result.records, source=result.source or name)
-    if len(records) == 0:
-        raise DataError(f"{result.source or root}: no usable records ({result.skipped.summary()})")
-    fingerprint = records_fingerprint(records, image_size, margin)
-    parent = Path(cache_dir) if cache_dir is not None else default_cache_root(root)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    target = parent / f"{safe}-{int(image_size)}-{fingerprint[:12]}"
-    cache = build_cache(
-        ReadResult(records, result.skipped, result.source),
-        target,
-        image_size,
-        margin,
-        progress=progress,
-        workers=workers,
-        dataset=name,
-    )
-    if len(cache) == 0:
-        raise DataError(
-            f"{result.source or root}: none of the {len(records)} record(s) gave a face "
-            f"({cache.skipped.summary()}); check the image files"
-        )
-    return cache

@@ -3,7 +3,7 @@
 Samples are ``(image uint8 (S, S, 3), label float32 (v, a), identity code)``. Batches are
 fetched in one indexing operation on the uint8 array (``__getitems__``, which
 ``torch.utils.data.DataLoader`` uses with a batch sampler), so loading stays cheap without
-worker processes. Model inputs come from :class:`elim.data.transforms.Preprocess` applied to
+worker processes. Model inputs come from :class:`elim.models.Preprocess` applied to
 the uint8 batch, preferably on the training device.
 """
 

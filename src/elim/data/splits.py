@@ -4,13 +4,35 @@ Identity-invariant evaluation needs test identities unseen during training, so f
 train/val/test parts are formed from whole groups. Groups are visited in a seeded random
 order and each goes to the part furthest below its target size, which keeps part sizes
 within one group of their targets.
+
+A dataset's train / val / test parts (:func:`make_splits`, rule ``data.split_mode``):
+
+* ``auto`` — the dataset's official ``split`` column when it has one, else ``random``;
+* ``official`` — the ``split`` column (``train``/``val``/``test``; ``validation`` is read as
+  ``val``). A dataset whose labelled parts are only train + val (Aff-Wild2) tests on the
+  official val part, as the paper does, and carves its own validation identities out of the
+  official train part; a missing val part is carved the same way;
+* ``random`` — an identity-disjoint :func:`group_split` of all samples into ``data.fractions``
+  (default 70/15/15 % of samples, by ``group``, seeded by ``split_seed``).
+
+Carving uses the same ``group_split`` with the val/train proportion of ``data.fractions``.
+Groups (default = identity) never straddle two parts, so validation and test identities are
+never seen in training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+
+from elim.errors import DataError
+
+if TYPE_CHECKING:
+    from elim.config import DataConfig
 
 
 def _groups(groups: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +100,94 @@ def group_split(
     part = _assign(counts, targets, seed)[inverse]
     parts = [np.flatnonzero(part == j).astype(np.int64) for j in range(len(values))]
     return dict(zip(names, parts)) if names else parts
+
+
+# ------------------------------------------------------------ a dataset's train / val / test
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+                  "validation": "val", "dev": "val", "test": "test", "testing": "test"}
+
+
+@dataclass
+class Splits:
+    """Row indices of the cache per part, and how they were made."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    rule: str
+
+    def groups(self, table: pd.DataFrame) -> dict[str, list[str]]:
+        """Sorted group names of each part (what ``splits.json`` of a run stores)."""
+        g = groups_of(table)
+        return {name: sorted(set(g[idx].tolist())) for name, idx in
+                (("train", self.train), ("val", self.val), ("test", self.test))}
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def groups_of(table: pd.DataFrame) -> np.ndarray:
+    """The split unit of every row: ``group`` where set, else ``identity`` (as strings)."""
+    ident = table["identity"].astype(str)
+    if "group" not in table.columns:
+        return ident.to_numpy()
+    group = table["group"]
+    return group.where(group.notna() & (group.astype(str) != ""), ident).astype(str).to_numpy()
+
+
+def _carve(idx: np.ndarray, groups: np.ndarray, fractions: list[float], seed: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` by group into (train, val) with the val/train proportion of ``fractions``."""
+    tr, va = fractions[0], fractions[1]
+    if va <= 0 or len(np.unique(groups[idx])) < 2:
+        return idx, idx[:0]
+    parts = group_split(groups[idx], [tr, va], seed=seed)
+    return idx[parts[0]], idx[parts[1]]
+
+
+def make_splits(table: pd.DataFrame, data: DataConfig) -> Splits:
+    """Train / val / test row indices of ``table`` by the rule of ``data.split_mode``
+    (``data`` is a :class:`elim.config.DataConfig`, e.g. ``config.data``)."""
+    groups = groups_of(table)
+    has_official = "split" in table.columns and table["split"].notna().any() and (
+        table["split"].astype(str).str.strip() != "").any()
+    mode = data.split_mode
+    if mode == "official" and not has_official:
+        raise DataError(
+            f"dataset {data.dataset!r} has no official 'split' column; use data.split_mode "
+            "'random' (or 'auto')"
+        )
+    if mode in ("official", "auto") and has_official:
+        raw = table["split"].astype(str).str.strip().str.casefold()
+        names = raw.map(_SPLIT_ALIASES)
+        unknown = sorted(set(raw[names.isna() & (raw != "") & (raw != "nan")]))
+        if unknown:
+            raise DataError(
+                f"dataset {data.dataset!r}: unknown split names {unknown}; expected train/val/test"
+            )
+        idx = {p: np.flatnonzero((names == p).to_numpy()) for p in ("train", "val", "test")}
+        if len(idx["train"]) == 0:
+            raise DataError(f"dataset {data.dataset!r}: the official split has no 'train' rows")
+        rule = "official"
+        if len(idx["test"]) == 0:
+            idx["test"], idx["val"] = idx["val"], idx["val"][:0]
+            rule = "official (test = official val)"
+        if len(idx["val"]) == 0:
+            idx["train"], idx["val"] = _carve(idx["train"], groups, data.fractions, data.split_seed)
+            rule += f"; val carved from train by group (seed {data.split_seed})"
+        return Splits(idx["train"], idx["val"], idx["test"], rule)
+    fr = data.fractions
+    parts = {"train": fr[0], "val": fr[1], "test": fr[2]}
+    use = {k: v for k, v in parts.items() if v > 0}
+    got = group_split(groups, use, seed=data.split_seed)
+    empty = np.zeros(0, dtype=np.int64)
+    return Splits(got["train"], got.get("val", empty), got.get("test", empty),
+                  f"group_split {fr} (seed {data.split_seed})")
+
+
+def splits_from_groups(table: pd.DataFrame, parts: dict[str, list[str]]) -> Splits:
+    """Rebuild a run's :class:`Splits` from the group names stored in its ``splits.json``."""
+    groups = groups_of(table)
+    idx = {k: np.flatnonzero(np.isin(groups, np.asarray(parts.get(k, []), dtype=str)))
+           for k in ("train", "val", "test")}
+    return Splits(idx["train"], idx["val"], idx["test"], "stored")

@@ -1,53 +1,19 @@
-"""Dataset readers, one module each, behind a small registry.
+"""Dataset readers (one module per published layout) behind a registry, and the one way from a
+dataset name to its faces.
 
-A reader is a function ``read(root, **options) -> ReadResult`` registered under a name with
-:func:`register_dataset`. ``elim train --dataset NAME --root PATH`` looks it up here.
+``read_dataset(name, root)`` returns a reader's records (:mod:`elim.datasets.registry`);
+``open_dataset(name, root, image_size)`` turns them into a cached :class:`elim.data.cache.FaceCache`
+(:mod:`elim.datasets.faces`). ``elim train --dataset NAME --root PATH`` goes through both.
 """
 
-from __future__ import annotations
+from elim.datasets.faces import default_cache_root, open_dataset
+from elim.datasets.registry import get_reader, list_datasets, read_dataset, register_dataset
 
-import importlib
-from collections.abc import Callable
-from pathlib import Path
-
-from elim.data.records import ReadResult
-from elim.errors import DataError
-
-Reader = Callable[..., ReadResult]
-_READERS: dict[str, Reader] = {}
-# name -> module that registers it (imported lazily so that optional deps stay optional)
-_MODULES = {
-    "csv": "elim.datasets.csv_frames",
-    "synthetic": "elim.datasets.synthetic",
-    "afew-va": "elim.datasets.afew_va",
-    "aff-wild": "elim.datasets.aff_wild",
-    "aff-wild2": "elim.datasets.aff_wild2",
-}
-
-
-def register_dataset(name: str) -> Callable[[Reader], Reader]:
-    """Decorator: register ``fn`` as the reader of dataset ``name``."""
-
-    def deco(fn: Reader) -> Reader:
-        _READERS[name] = fn
-        return fn
-
-    return deco
-
-
-def list_datasets() -> list[str]:
-    return sorted(_MODULES)
-
-
-def get_reader(name: str) -> Reader:
-    if name not in _READERS:
-        module = _MODULES.get(name)
-        if module is None:
-            raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
-        importlib.import_module(module)
-    return _READERS[name]
-
-
-def read_dataset(name: str, root: str | Path | None = None, **options) -> ReadResult:
-    """Read dataset ``name`` at ``root`` into a :class:`ReadResult`."""
-    return get_reader(name)(root, **options)
+__all__ = [
+    "default_cache_root",
+    "get_reader",
+    "list_datasets",
+    "open_dataset",
+    "read_dataset",
+    "register_dataset",
+]

@@ -21,7 +21,7 @@ one CPU core.
 Because identities are independent draws, any identity-disjoint split (done by
 :mod:`elim.data.splits` over ``group``) is a valid train / validation / test split.
 
-With no ``root``, the cache layer (:func:`elim.data.cache.open_dataset`) calls :func:`generate`
+With no ``root``, the cache layer (:func:`elim.datasets.open_dataset`) calls :func:`generate`
 directly and keeps the images in memory; the registered reader only reads folders written by
 :func:`write_synthetic`.
 """
@@ -276,12 +276,12 @@ def read(root: str | os.PathLike | None = None, **options) -> ReadResult:
 
     The generic CSV reader (:mod:`elim.datasets.csv_frames`, which ``options`` go to) reads the
     labels; the clip number and the identity's style columns are added back to the records.
-    With ``root=None`` there are no files to read: :func:`elim.data.cache.open_dataset` calls
+    With ``root=None`` there are no files to read: :func:`elim.datasets.open_dataset` calls
     :func:`generate` itself in that case, so this raises a :class:`DataError` saying so.
     """
     if root is None:
         raise DataError("synthetic: no root given; generated data lives in memory "
-                        "(elim.data.cache.open_dataset('synthetic', None, image_size)), or write "
+                        "(elim.datasets.open_dataset('synthetic', None, image_size)), or write "
                         "it with `elim data synth --out DIR` (or write_synthetic(DIR)) and pass "
                         "--root DIR")
     result = get_reader("csv")(root, **options)

@@ -19,8 +19,9 @@ from elim.detection import Detector
 from elim.errors import DataError
 from elim.inference.annotate import open_writer, plot_timeseries, write_annotated_video
 from elim.inference.inputs import Input
+from elim.inference.predictor import ElimPredictor
 from elim.inference.stream import DEFAULT_FPS, iter_frames, open_capture, video_fps
-from elim.predict import ElimPredictor, rows_to_frame
+from elim.inference.table import rows_to_frame
 
 
 @dataclass

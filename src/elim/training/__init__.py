@@ -8,17 +8,15 @@ submodules; this package re-exports them.
 
 from __future__ import annotations
 
-from elim.training.fit import FitResult, default_run_dir, fit, resume, run_config
+from elim.training.fit import FitResult, fit, resume
 from elim.training.module import ElimModule
 from elim.training.schedule import lr_factor, warmup_weight
 
 __all__ = [
     "ElimModule",
     "FitResult",
-    "default_run_dir",
     "fit",
     "lr_factor",
     "resume",
-    "run_config",
     "warmup_weight",
 ]

@@ -25,25 +25,15 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 
-from elim.runs import LOGS, atomic_write_bytes, load_training_checkpoint
+from elim.fileio import atomic_write_bytes
+from elim.runs import load_training_checkpoint
 
 __all__ = [
-    "CHECKPOINT_DIR",
-    "LAST",
     "ResumeCheckpoint",
     "SafeCheckpointIO",
     "capture_rng",
     "restore_rng",
-    "resume_checkpoint_path",
 ]
-
-CHECKPOINT_DIR = "checkpoints"  # under <run_dir>/logs/
-LAST = "last.ckpt"
-
-
-def resume_checkpoint_path(run_dir: str | Path) -> Path:
-    """Where :class:`ResumeCheckpoint` keeps the checkpoint ``--resume`` continues from."""
-    return Path(run_dir) / LOGS / CHECKPOINT_DIR / LAST
 
 
 class SafeCheckpointIO(TorchCheckpointIO):

@@ -29,12 +29,13 @@ import numpy as np
 
 from elim.config import Config
 from elim.data.cache import FaceCache
-from elim.data.splits import group_kfold, group_split
+from elim.data.splits import Splits, group_kfold, group_split, groups_of
 from elim.errors import ElimError
+from elim.fileio import write_json
 from elim.metrics import aggregate, format_metrics_table
-from elim.runs import read_json, write_json
-from elim.training.data import Splits, groups_of, open_cache
-from elim.training.fit import fit, run_config
+from elim.runs import read_json, run_config
+from elim.training.data import open_cache
+from elim.training.fit import fit
 
 __all__ = ["cross_validate", "cv_markdown", "fold_splits"]
 

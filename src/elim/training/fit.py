@@ -22,34 +22,38 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from elim.config import Config, config_from_dict
+from elim.config import Config, config_from_dict, preprocess_for
 from elim.data.cache import FaceCache
+from elim.data.splits import Splits, make_splits
 from elim.errors import CheckpointError, ElimError
+from elim.evaluation import infer
+from elim.fileio import write_json
 from elim.metrics import va_metrics
-from elim.runs import LOGS, WEIGHTS, load_training_checkpoint, save_run, write_json
-from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO, resume_checkpoint_path
-from elim.training.data import (
-    Splits,
-    eval_loader,
-    make_splits,
-    open_cache,
-    predict,
-    preprocess_for,
-    train_loader,
+from elim.runs import (
+    LOGS,
+    SPLITS,
+    WEIGHTS,
+    load_training_checkpoint,
+    rank_log_path,
+    resume_checkpoint_path,
+    run_config,
+    save_run,
 )
+from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS, RANK_LOGS
+from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO
+from elim.training.data import eval_loader, open_cache, train_loader
 from elim.training.distributed import shard
-from elim.training.module import RANK_LOG_DIR, ElimModule
+from elim.training.module import ElimModule
 
-__all__ = ["SPLITS_FILE", "FitResult", "default_run_dir", "fit", "resume", "run_config"]
+__all__ = ["FitResult", "fit", "resume"]
 
-SPLITS_FILE = "splits.json"
 _INIT_LOCK = threading.Lock()
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
 
@@ -66,39 +70,6 @@ class FitResult:
     train_loss: list[float] = field(default_factory=list)
     val_history: list[dict[str, float]] = field(default_factory=list)
     global_rank: int = 0  # processes other than 0 of a DDP run neither evaluate nor save
-
-
-def default_run_dir(method: str, root: str | Path = "runs") -> Path:
-    """``runs/<YYYYmmdd-HHMMSS>-<method>`` (a numeric suffix keeps it unique)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{method}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def run_config(config: Config, splits: Splits | None = None) -> dict[str, Any]:
-    """The ``config.json`` of a run: model, preprocess, train, data, matching, seed, version."""
-    from elim import __version__
-
-    pre = preprocess_for(config)
-    data = asdict(config.data)
-    if data["root"] is not None:
-        data["root"] = str(Path(data["root"]).expanduser().absolute())
-    out: dict[str, Any] = {
-        "model": config.model.to_model_dict(),
-        "preprocess": {**pre.to_dict(), "margin": float(config.data.margin)},
-        "train": asdict(config.train),
-        "data": data,
-        "matching": asdict(config.matching),
-        "seed": int(config.seed),
-        "elim_version": __version__,
-    }
-    if splits is not None:
-        out["split"] = {"rule": splits.rule, "sizes": splits.sizes()}
-    return out
 
 
 @contextmanager
@@ -134,7 +105,7 @@ def _loggers(log_dir: Path | None, lean: bool, resume_step: int | None = None
         return False
     from elim.training.logs import ResumableCSVLogger
 
-    loggers: list[Any] = [ResumableCSVLogger(str(log_dir), name="", version="csv",
+    loggers: list[Any] = [ResumableCSVLogger(str(log_dir), name="", version=CSV_LOGS,
                                              resume_step=resume_step)]
     if not lean:
         try:
@@ -198,13 +169,13 @@ def fit(
             f"`elim train --resume {run_dir}`, or pass another --out"
         )
     if log_dir is not None and resume_from is None:  # a new run replaces an old one's rank logs
-        for old in (log_dir / RANK_LOG_DIR).glob("rank-*.jsonl"):
+        for old in (log_dir / RANK_LOGS).glob("rank-*.jsonl"):
             old.unlink(missing_ok=True)
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
         cache = open_cache(config, progress=progress)
     if splits is None:
-        splits = make_splits(cache.table, config)
+        splits = make_splits(cache.table, config.data)
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
     preprocess = preprocess_for(config)
@@ -221,7 +192,7 @@ def fit(
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         callbacks.append(ModelCheckpoint(
-            dirpath=str(log_dir / "checkpoints"), filename="best",
+            dirpath=str(log_dir / CHECKPOINTS), filename=BEST_CHECKPOINT,
             monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
             save_last=False, enable_version_counter=False,
         ))
@@ -268,7 +239,7 @@ def fit(
         module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
         module.train_sampler = loader.batch_sampler
         module.identity_names = list(loader.dataset.identities)
-        module.rank_log_dir = log_dir / RANK_LOG_DIR if log_dir is not None else None
+        module.rank_log_dir = rank_log_path(run_dir, 0).parent if run_dir is not None else None
         if has_val and len(splits.val) < world:
             raise ElimError(f"{len(splits.val)} validation faces cannot be shared by {world} "
                             "processes; use fewer devices or a larger validation part")
@@ -290,8 +261,8 @@ def fit(
     for part in ("val", "test"):
         idx = getattr(splits, part)
         if len(idx):
-            pred, true = predict(model, preprocess, cache, idx, config.data.eval_batch_size, device)
-            metrics[part] = va_metrics(pred, true)
+            out = infer(model, preprocess, cache, idx, config.data.eval_batch_size, device)
+            metrics[part] = va_metrics(out.predictions, out.labels)
     model.cpu().eval()
     metrics.update({
         "method": config.train.method,
@@ -310,7 +281,7 @@ def fit(
     })
     if run_dir is not None and save:
         save_run(run_dir, model, cfg_json, metrics)
-        write_json(run_dir / SPLITS_FILE, splits.groups(cache.table))
+        write_json(run_dir / SPLITS, splits.groups(cache.table))
     return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
                      list(module.train_loss), list(module.val_history))
 

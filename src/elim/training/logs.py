@@ -18,7 +18,7 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from elim.runs import atomic_write_bytes
+from elim.fileio import atomic_write_bytes
 
 __all__ = ["ResumableCSVLogger"]
 

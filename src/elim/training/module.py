@@ -48,10 +48,9 @@ from elim.training.distributed import gather_shards
 from elim.training.guard import NonFiniteGuard
 from elim.training.schedule import cosine_factor, lr_factor, warmup_weight
 
-__all__ = ["RANK_LOG_DIR", "ElimModule"]
+__all__ = ["ElimModule"]
 
 log = logging.getLogger("elim.training")
-RANK_LOG_DIR = "ranks"  # under <run>/logs/: rank-<r>.jsonl, the identities each process drew
 _RANK_SEED_STRIDE = 1_000_003  # generator seeds of process r: the rank-0 seed + r * stride
 
 
@@ -79,14 +78,7 @@ class ElimModule(L.LightningModule):
         self.warmup_steps = round(config.train.warmup * self.total_steps)
         self.matching = None
         if config.train.method == "elim":
-            from elim.matching import IdentityMatching
-
-            m = config.matching
-            self.matching = IdentityMatching(
-                n_identities=m.n_identities, k=m.k, eps=m.eps, max_iter=m.max_iter, tol=m.tol,
-                weights=m.weights,
-                sampling=m.sampling, solver=m.solver, grad=m.grad, norm_eps=m.norm_eps,
-            )
+            self.matching = config.matching.build()
         self._generators: dict[str, torch.Generator] = {}
         self._val_pred: list[Tensor] = []
         self._val_true: list[Tensor] = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from elim.analysis.store import ResultStore, fingerprint
 from elim.errors import ElimError
+from elim.runs import ResultStore, fingerprint
 
 
 def test_fingerprint_is_order_independent():

@@ -3,9 +3,9 @@
 ``elim.load(run_dir)`` rebuilds the model of a run (``elim.runs.load_run``) together with its
 preprocessing; the returned :class:`ElimPredictor` finds faces (``elim.detection``), crops them
 with the same rule as training (``elim.data.crop.crop_face`` with the run's margin, then
-``elim.data.transforms.Preprocess``), and maps each crop through f_φ then f_θ (Eq. 5).
+``elim.models.Preprocess``), and maps each crop through f_φ then f_θ (Eq. 5).
 
-Every method returns (or yields) rows with the columns of :data:`COLUMNS`:
+Every method returns (or yields) rows with the columns of :data:`elim.inference.table.COLUMNS`:
 ``source, frame, timestamp, face, x0, y0, x1, y1, score, valence, arousal, status``, plus
 ``f0 … f{d-1}`` (the feature z) with ``return_features=True``. ``status`` is ``ok``,
 ``no_face`` (one row for an input without any face) or ``error: …``. For photos ``face`` numbers
@@ -33,12 +33,8 @@ from elim.detection import Detector, Face, get_detector
 from elim.errors import CheckpointError, DataError, ElimError
 from elim.inference.smoothing import Smoothing, parse_smoothing, smooth_table
 from elim.inference.stream import Frame, batched, iter_frames, source_name
+from elim.inference.table import rows_to_frame
 from elim.inference.tracking import IoUTracker
-
-COLUMNS = [
-    "source", "frame", "timestamp", "face", "x0", "y0", "x1", "y1",
-    "score", "valence", "arousal", "status",
-]
 
 ImageInput = str | Path | np.ndarray | Any  # Any: PIL.Image.Image
 
@@ -56,7 +52,7 @@ class ElimPredictor:
         grayscale: bool | None = None,
     ) -> None:
         """``margin`` / ``grayscale`` override the run's ``preprocess`` values (None: keep)."""
-        from elim.data.transforms import Preprocess
+        from elim.models.preprocess import Preprocess
 
         pre = config.get("preprocess")
         if not isinstance(pre, dict) or not {"image_size", "mean", "std"} <= set(pre):
@@ -335,25 +331,6 @@ def predict_video(
     """
     predictor = model if isinstance(model, ElimPredictor) else load(model)
     return predictor.predict_video(source, every, smoothing, batch_size, max_frames, **options)
-
-
-def rows_to_frame(rows: list[dict], feature_dim: int = 0) -> pd.DataFrame:
-    """Rows (dicts; optional ``features`` arrays) → a table with :data:`COLUMNS` (+ f0…)."""
-    table = pd.DataFrame.from_records(rows, columns=COLUMNS)
-    table["frame"] = table["frame"].astype("Int64")
-    table["face"] = table["face"].astype("Int64")
-    for col in ("timestamp", "x0", "y0", "x1", "y1", "score", "valence", "arousal"):
-        table[col] = table[col].astype("float64")
-    table["source"] = table["source"].astype(str)
-    table["status"] = table["status"].astype(str)
-    if feature_dim:
-        feats = np.full((len(rows), feature_dim), np.nan, dtype=np.float32)
-        for i, row in enumerate(rows):
-            if row.get("features") is not None:
-                feats[i] = row["features"]
-        names = [f"f{j}" for j in range(feature_dim)]
-        table = pd.concat([table, pd.DataFrame(feats, columns=names, index=table.index)], axis=1)
-    return table
 
 
 # ---------------------------------------------------------------------- helpers

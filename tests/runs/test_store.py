@@ -7,7 +7,8 @@ import pickle
 import pytest
 
 from elim.errors import CheckpointError
-from elim.runs import atomic_write_bytes, load_config, load_run, read_json, write_json
+from elim.fileio import atomic_write_bytes, write_json
+from elim.runs import load_config, load_run, read_json
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):

@@ -70,7 +70,8 @@ def export_model(
     TorchScript-based exporter (``dynamo=False``) with a dynamic batch axis; TorchScript uses
     ``torch.jit.trace``, which records the eval-mode graph (batch size stays free).
     """
-    from elim.runs import load_run, write_json
+    from elim.fileio import write_json
+    from elim.runs import load_run
 
     if fmt not in FORMATS:
         raise ElimError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

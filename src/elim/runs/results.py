@@ -1,7 +1,7 @@
 """Resumable result folders: one JSON file per finished job, tagged with the settings' fingerprint.
 
 A long study (ablation grid, identity study) writes each job's result as soon as it ends
-(atomically, :func:`elim.runs.write_json`), so the same command rerun after an interruption only
+(atomically, :func:`elim.fileio.write_json`), so the same command rerun after an interruption only
 does the jobs that are missing. A folder started with other settings is refused rather than mixed.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from elim.errors import ElimError
-from elim.runs import read_json, write_json
+from elim.fileio import read_json, write_json
 
-__all__ = ["ResultStore", "fingerprint"]
+__all__ = ["ResultStore", "config_settings", "fingerprint"]
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
@@ -30,7 +30,7 @@ def config_settings(config: Any, **varied: Sequence[str]) -> dict[str, Any]:
     Always dropped: ``seed``, ``elim_version``, ``train.method`` and ``train.progress``; plus,
     per section, the keys given as ``section=("key", ...)``.
     """
-    from elim.training.fit import run_config
+    from elim.runs.config import run_config
 
     drop = {"train": ("method", "progress", *varied.pop("train", ()))}
     drop.update(varied)

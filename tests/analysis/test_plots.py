@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elim import plots
+from elim.analysis import plots
 
 
 def _png_size(path):

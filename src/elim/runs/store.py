@@ -1,4 +1,5 @@
-"""Run directories: what ``elim train`` writes and ``elim evaluate`` / ``elim predict`` read.
+"""Saving and loading run directories: what ``elim train`` writes and ``elim evaluate`` /
+``elim predict`` read (file names: :mod:`elim.runs.layout`).
 
 A run directory holds
 
@@ -18,9 +19,6 @@ containers only — and only from the run's own ``logs/`` folder (:func:`load_tr
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,48 +27,14 @@ if TYPE_CHECKING:  # torch is imported lazily: data tools should not pay for it
     import torch
 
 from elim.errors import CheckpointError
-
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-METRICS = "metrics.json"
-LOGS = "logs"
-CHECKPOINT_SUFFIX = ".ckpt"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
-    atomic_write_bytes(path, text.encode())
+from elim.fileio import atomic_write_bytes, write_json
+from elim.fileio import read_json as _read_json
+from elim.runs.layout import CHECKPOINT_SUFFIX, CONFIG, LOGS, METRICS, WEIGHTS
 
 
 def read_json(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{path}: not found; is this a run directory written by `elim train`?"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
+    """A JSON file of a run directory (CheckpointError naming the file when missing/invalid)."""
+    return _read_json(path, CheckpointError, "is this a run directory written by `elim train`?")
 
 
 def save_run(

@@ -1,0 +1,69 @@
+"""The prediction table: its columns, rows → DataFrame, and writing it as CSV, JSON or Parquet.
+
+Every prediction path (``ElimPredictor.predict`` / ``predict_video``, ``elim predict``) produces
+rows with the columns of :data:`COLUMNS`: ``source, frame, timestamp, face, x0, y0, x1, y1,
+score, valence, arousal, status`` (+ ``valence_raw, arousal_raw`` when smoothed, + ``f0 …
+f{d-1}`` with features).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from elim.errors import ElimError
+
+__all__ = ["COLUMNS", "TABLE_FORMATS", "rows_to_frame", "table_format", "write_table"]
+
+COLUMNS = [
+    "source", "frame", "timestamp", "face", "x0", "y0", "x1", "y1",
+    "score", "valence", "arousal", "status",
+]
+
+TABLE_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def rows_to_frame(rows: list[dict], feature_dim: int = 0) -> pd.DataFrame:
+    """Rows (dicts; optional ``features`` arrays) → a table with :data:`COLUMNS` (+ f0…)."""
+    table = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    table["frame"] = table["frame"].astype("Int64")
+    table["face"] = table["face"].astype("Int64")
+    for col in ("timestamp", "x0", "y0", "x1", "y1", "score", "valence", "arousal"):
+        table[col] = table[col].astype("float64")
+    table["source"] = table["source"].astype(str)
+    table["status"] = table["status"].astype(str)
+    if feature_dim:
+        feats = np.full((len(rows), feature_dim), np.nan, dtype=np.float32)
+        for i, row in enumerate(rows):
+            if row.get("features") is not None:
+                feats[i] = row["features"]
+        names = [f"f{j}" for j in range(feature_dim)]
+        table = pd.concat([table, pd.DataFrame(feats, columns=names, index=table.index)], axis=1)
+    return table
+
+
+def table_format(out: str | None) -> str | None:
+    """The table format of the file name ``out`` (None: no file), checked before any work."""
+    if out is None:
+        return None
+    fmt = TABLE_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise ElimError(f"{out}: unknown table format; use a .csv, .json or .parquet file name")
+    if fmt == "parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ElimError(f"{out}: writing Parquet needs pyarrow (pip install pyarrow); or use .csv / .json")
+    return fmt
+
+
+def write_table(table, path: str | Path, fmt: str) -> None:
+    """Write the prediction table as CSV, JSON (records) or Parquet."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        table.to_csv(path, index=False)
+    elif fmt == "json":
+        table.to_json(path, orient="records", indent=1)
+    else:
+        table.to_parquet(path, index=False)

@@ -1,0 +1,52 @@
+"""Run directories and resumable result folders: their files, saving and safe loading.
+
+- :mod:`elim.runs.layout` — every file name of a run directory;
+- :mod:`elim.runs.store` — ``save_run`` / ``load_run`` (safetensors + JSON, never a pickle) and
+  the safe reading of training checkpoints for ``--resume``;
+- :mod:`elim.runs.config` — ``run_config``, the one writer of a run's ``config.json``;
+- :mod:`elim.runs.results` — ``ResultStore``: one JSON file per finished job of a long study,
+  tagged with the settings' fingerprint (``elim cv``, ``elim ablate``, ``elim study``).
+"""
+
+from elim.runs.config import default_run_dir, run_config
+from elim.runs.layout import (
+    CHECKPOINT_SUFFIX,
+    CONFIG,
+    LOGS,
+    METRICS,
+    SPLITS,
+    WEIGHTS,
+    rank_log_path,
+    resume_checkpoint_path,
+)
+from elim.runs.results import ResultStore, config_settings, fingerprint
+from elim.runs.store import (
+    latest_checkpoint,
+    load_config,
+    load_run,
+    load_training_checkpoint,
+    read_json,
+    save_run,
+)
+
+__all__ = [
+    "CHECKPOINT_SUFFIX",
+    "CONFIG",
+    "LOGS",
+    "METRICS",
+    "SPLITS",
+    "WEIGHTS",
+    "ResultStore",
+    "config_settings",
+    "default_run_dir",
+    "fingerprint",
+    "latest_checkpoint",
+    "load_config",
+    "load_run",
+    "load_training_checkpoint",
+    "rank_log_path",
+    "read_json",
+    "resume_checkpoint_path",
+    "run_config",
+    "save_run",
+]

@@ -1,0 +1,55 @@
+"""Every file name of a run directory, in one place.
+
+::
+
+    <run>/model.safetensors          weights (safetensors only, never a pickle)
+    <run>/config.json                model, preprocess (the face contract), data, matching, train
+    <run>/metrics.json               final metrics and the run's bookkeeping
+    <run>/splits.json                group names of the train / val / test parts
+    <run>/logs/csv/metrics.csv       per-step and per-epoch curves (Lightning CSV logger)
+    <run>/logs/ranks/rank-<r>.jsonl  identities drawn by process r, one line per epoch
+    <run>/logs/checkpoints/last.ckpt resume checkpoint (``elim train --resume``)
+    <run>/logs/checkpoints/best.ckpt best validation epoch (Lightning's ModelCheckpoint)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BEST_CHECKPOINT",
+    "CHECKPOINTS",
+    "CHECKPOINT_SUFFIX",
+    "CONFIG",
+    "CSV_LOGS",
+    "LAST_CHECKPOINT",
+    "LOGS",
+    "METRICS",
+    "RANK_LOGS",
+    "SPLITS",
+    "WEIGHTS",
+    "rank_log_path",
+    "resume_checkpoint_path",
+]
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+METRICS = "metrics.json"
+SPLITS = "splits.json"
+LOGS = "logs"
+CSV_LOGS = "csv"  # under logs/
+RANK_LOGS = "ranks"  # under logs/
+CHECKPOINTS = "checkpoints"  # under logs/
+CHECKPOINT_SUFFIX = ".ckpt"
+LAST_CHECKPOINT = "last" + CHECKPOINT_SUFFIX
+BEST_CHECKPOINT = "best"  # Lightning's ModelCheckpoint adds the suffix
+
+
+def resume_checkpoint_path(run_dir: str | Path) -> Path:
+    """The checkpoint ``elim train --resume RUN_DIR`` continues from."""
+    return Path(run_dir) / LOGS / CHECKPOINTS / LAST_CHECKPOINT
+
+
+def rank_log_path(run_dir: str | Path, rank: int) -> Path:
+    """The identity log of process ``rank``."""
+    return Path(run_dir) / LOGS / RANK_LOGS / f"rank-{int(rank)}.jsonl"
