@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import AfewClip, afew_label, afew_landmarks, edit_afew_json, make_afew_va
+from layouts import AfewClip, afew_label, afew_landmarks, edit_afew_json, make_afew_va
 
 from elim.data.crop import box_from_landmarks
 from elim.data.records import validate_records

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import AWVideo, afew_landmarks, aw_box, aw_label, make_aff_wild, write_pts
+from layouts import AWVideo, afew_landmarks, aw_box, aw_label, make_aff_wild, write_pts
 
 from elim.data.crop import box_from_landmarks
 from elim.data.records import BOX_COLUMNS, validate_records

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import AW2Video, aw2_label, make_aff_wild2
+from layouts import AW2Video, aw2_label, make_aff_wild2
 
 from elim.data.records import BOX_COLUMNS, validate_records
 from elim.datasets import read_dataset

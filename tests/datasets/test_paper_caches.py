@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import AfewClip, AWVideo, make_afew_va, make_aff_wild
+from layouts import AfewClip, AWVideo, make_afew_va, make_aff_wild
 
 from elim.cli import main
 from elim.data.cache import FaceCache, build_cache

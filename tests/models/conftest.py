@@ -10,9 +10,6 @@ from torch import nn
 
 from elim.models import create_backbone
 
-#: a tiny timm model exercising the ``timm:<model>`` family
-TIMM_TINY = "timm:resnet10t"
-
 
 @pytest.fixture(scope="session")
 def built() -> Callable[[str], nn.Module]:
@@ -26,10 +23,3 @@ def built() -> Callable[[str], nn.Module]:
         return cache[name]
 
     return get
-
-
-def smallest_input(backbone: nn.Module, batch: int = 2) -> torch.Tensor:
-    """A seeded batch at the smallest image size the backbone accepts."""
-    size = backbone.fixed_size or backbone.min_size
-    gen = torch.Generator().manual_seed(1)
-    return torch.randn(batch, 3, size, size, generator=gen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TIMM_TINY, smallest_input
+from model_cases import TIMM_TINY, smallest_input
 
 from elim.errors import ElimError
 from elim.models import backbone_defaults, build_model, create_backbone, list_backbones

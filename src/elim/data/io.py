@@ -19,6 +19,11 @@ from elim.errors import DataError
 #: Largest image (in pixels) decoded by default: 40 Mpx, about 120 MB as RGB uint8.
 MAX_PIXELS = 40_000_000
 
+#: File name suffixes read as still images (a folder walk keeps these; content sniffing aside).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+#: File name suffixes read as videos.
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 )

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from elim.data.io import IMAGE_EXTENSIONS
 from elim.errors import DataError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def check_frame_step(frame_step: int) -> int:

@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from elim.data.io import is_video
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport
 from elim.datasets import register_dataset
 from elim.datasets._common import as_root, check_frame_step, read_numeric_lines
 from elim.errors import DataError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 BOX_DIR_NAMES = ("bboxes", "bboxs")
 LANDMARK_DIR_NAMES = ("landmarks",)
 BOX_FILE_EXTENSIONS = (".pts", ".txt")
@@ -111,7 +111,7 @@ def _video_files(root: Path, split: str) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if folder.is_dir():
         for path in sorted(folder.glob("*")) + sorted(folder.glob("*/*")):
-            if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+            if is_video(path) and path.is_file():
                 out.setdefault(path.stem, path)
     return out
 
