@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-from elim.errors import ElimError
-
-SHOWN = ["source", "frame", "face", "valence", "arousal", "score", "status"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,71 +45,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from elim.inference.inputs import collect_inputs
-    from elim.inference.pipeline import Options, run_inputs
-    from elim.inference.predictor import load
-    from elim.inference.smoothing import parse_smoothing
-    from elim.inference.table import table_format, write_table
+    from elim.inference.pipeline import Job, Options, run_job
+    from elim.inference.table import table_text
 
-    fmt = table_format(args.out)
-    parse_smoothing(args.smooth)
-    for flag in ("batch_size", "every", "detect_every", "detect_size"):
-        if getattr(args, flag) < 1:
-            raise ElimError(f"--{flag.replace('_', '-')} must be >= 1")
-    inputs = collect_inputs([*args.inputs, *args.webcam], recursive=args.recursive)
-    if not inputs:
-        raise ElimError("nothing to predict: give image/video/folder INPUTs or --webcam N")
-    if args.video_out:
-        from elim.inference.annotate import FOURCC
-
-        if Path(args.video_out).suffix.lower() not in FOURCC:
-            raise ElimError(f"--video-out {args.video_out}: use one of {', '.join(FOURCC)}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    predictor = load(args.model, device=args.device, margin=args.margin, grayscale=args.grayscale)
-    name = "none" if args.no_detect else args.detector
-    options: dict = {"max_side": args.detect_size} if name != "none" else {}
-    if name == "yunet":
-        options["weights"] = args.detector_weights
-    detector = predictor.detector(name, **options)
-
-    def report(message: str) -> None:
-        print(f"elim predict: {message}", file=sys.stderr)
-
-    table, outcomes = run_inputs(
-        predictor,
-        inputs,
-        Options(
-            detector=detector, batch_size=args.batch_size, every=args.every,
-            detect_every=args.detect_every, smoothing=args.smooth, features=args.features,
-            max_frames=args.max_frames, video_out=args.video_out, plot_dir=args.plot,
+    job = Job(
+        run_dir=args.model,
+        inputs=[*args.inputs, *args.webcam],
+        options=Options(
+            detector="none" if args.no_detect else args.detector, batch_size=args.batch_size,
+            every=args.every, detect_every=args.detect_every, smoothing=args.smooth,
+            features=args.features, max_frames=args.max_frames, video_out=args.video_out,
+            plot_dir=args.plot,
         ),
-        on_error=report,
+        recursive=args.recursive, out=args.out, detector_weights=args.detector_weights,
+        detect_size=args.detect_size, margin=args.margin, grayscale=args.grayscale,
+        device=args.device, threads=args.threads,
     )
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "no_face", "error")}
-    summary = {
-        "inputs": len(outcomes), **counts, "rows": len(table),
-        "out": args.out, "files": [f for o in outcomes for f in o.outputs],
-    }
-    if fmt is not None:
-        write_table(table, args.out, fmt)
+    report = run_job(job, on_error=lambda message: print(f"elim predict: {message}", file=sys.stderr))
+    if args.out is not None:
         if args.json:
-            print(json.dumps(summary, indent=2))
+            print(json.dumps(report.summary(), indent=2))
     elif args.json:
-        print(table.to_json(orient="records", indent=1))
+        print(report.table.to_json(orient="records", indent=1))
     else:
-        import pandas as pd
-
-        shown = table[[c for c in SHOWN if c in table]].copy()
-        shown["source"] = [Path(s).name if not s.startswith("<") else s for s in shown["source"]]
-        signed = {c: (lambda v: "-" if pd.isna(v) else f"{v:+.3f}") for c in ("valence", "arousal")}
-        print(shown.to_string(index=False, formatters=signed, float_format="{:.3f}".format, na_rep="-"))
-    print(
-        f"elim predict: {summary['inputs']} input(s): {counts['ok']} ok, "
-        f"{counts['no_face']} without a face, {counts['error']} failed; {len(table)} row(s)"
-        + (f" -> {args.out}" if args.out else ""),
-        file=sys.stderr,
-    )
-    return 1 if counts["error"] else 0
+        print(table_text(report.table))
+    print(f"elim predict: {report.summary_line()}", file=sys.stderr)
+    return 1 if report.failed else 0

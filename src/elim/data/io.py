@@ -1,14 +1,20 @@
 """Decoding images and video frames into H×W×3 uint8 RGB arrays.
 
-Every failure is a :class:`~elim.errors.DataError` whose message names the file, so that the
-cache builder can count it as a skipped record and the CLI can print it as one line.
+:func:`read_image` decodes still images; :class:`VideoReader` is the one video decoder (files
+and webcams), used by the cache builder (chosen frames) and by inference (a stream of frames
+with timestamps). Every failure is a :class:`~elim.errors.DataError` whose message names the
+file, so that the cache builder can count it as a skipped record and the CLI can print it as
+one line.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import time
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -65,7 +71,7 @@ def _header_size(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def _refuse_large(path: Path, pixels: int, shape: str, max_pixels: int | None) -> None:
+def _refuse_large(path: str | Path, pixels: int, shape: str, max_pixels: int | None) -> None:
     if max_pixels is not None and pixels > max_pixels:
         raise ImageTooLargeError(
             f"{path}: image too large ({shape}: {pixels / 1e6:.0f} Mpx > "
@@ -109,32 +115,81 @@ def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndar
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+#: Frame rate assumed where the source does not say (webcams aside: they get wall-clock time).
+DEFAULT_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: 0-based index in the source, time in seconds, H×W×3 uint8 RGB."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+
+
+def source_name(source: str | Path | int) -> str:
+    """How a video source is named in messages and tables: the path, or ``webcam:N``."""
+    return f"webcam:{source}" if isinstance(source, int) else str(source)
+
+
 class VideoReader:
-    """Sequential frame access to one video, kept open between calls.
+    """The one video decoder: a video file or a webcam index, kept open between calls.
 
     Decoding is sequential (``grab`` skips unwanted frames; seeking is avoided because it is
-    inexact for many codecs). Successive :meth:`frames` calls with increasing frame numbers
-    continue where the previous one stopped, so a long video whose frames are requested in
-    several batches is still decoded once; an earlier frame reopens the video.
+    inexact for many codecs). :meth:`frames` gives chosen frames (the cache builder's access:
+    successive calls with increasing frame numbers continue where the previous one stopped, so
+    a long video whose frames are requested in several batches is still decoded once; an
+    earlier frame reopens the source). :meth:`stream` gives every ``every``-th frame with its
+    timestamp (inference's access). Raises :class:`DataError` naming the file (or ``webcam
+    N``) when the source is missing, empty or cannot be opened, or when its frames have more
+    than ``max_pixels`` pixels.
     """
 
-    def __init__(self, path: str | Path, max_pixels: int | None = MAX_PIXELS):
-        self.path = Path(path)
+    def __init__(self, source: str | Path | int, max_pixels: int | None = MAX_PIXELS):
+        self.webcam = isinstance(source, int) and not isinstance(source, bool)
+        if self.webcam and source < 0:
+            raise DataError(f"webcam {source}: a webcam index is 0 or more")
+        self.source: Path | int = source if self.webcam else Path(source)
         self.max_pixels = max_pixels
-        _check_file(self.path)
+        if not self.webcam:
+            _check_file(self.source)
         self._cap = None
         self._open()
 
+    @property
+    def name(self) -> str:
+        """The path, or ``webcam:N``."""
+        return source_name(self.source)
+
+    @property
+    def fps(self) -> float | None:
+        """Frames per second reported by the container; None when unknown and for webcams."""
+        if self.webcam or self._cap is None:
+            return None
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        return fps if math.isfinite(fps) and 0 < fps < 1000 else None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the frames as reported by the source."""
+        return self._width, self._height
+
     def _open(self) -> None:
         self.close()
-        cap = cv2.VideoCapture(str(self.path))
+        cap = cv2.VideoCapture(self.source if self.webcam else str(self.source))
         if not cap.isOpened():
             cap.release()
-            raise DataError(f"{self.path}: cannot open video (corrupt or unsupported codec)")
-        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            if self.webcam:
+                raise DataError(
+                    f"webcam {self.source}: cannot open it (no camera with that index, or busy)"
+                )
+            raise DataError(f"{self.source}: cannot open video (corrupt file or unsupported codec)")
+        self._width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self._height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         try:
-            _refuse_large(self.path, width * height, f"{width}×{height}", self.max_pixels)
+            _refuse_large(self.name, self._width * self._height,
+                          f"{self._width}×{self._height}", self.max_pixels)
         except DataError:
             cap.release()
             raise
@@ -142,28 +197,54 @@ class VideoReader:
         self._next = 0  # index of the frame the next grab() returns
         self._ended = False
 
+    def _decode(self, frame: int) -> np.ndarray | None:
+        """Frame ``frame`` (not before the current position) as RGB; None past the end."""
+        cap = self._cap
+        while not self._ended and self._next < frame:
+            self._ended = not cap.grab()
+            self._next += 1
+        if self._ended:
+            return None
+        ok, bgr = cap.read()
+        self._next += 1
+        if not ok or bgr is None:
+            self._ended = True
+            return None
+        return cv2.cvtColor(to_rgb3(bgr), cv2.COLOR_BGR2RGB)
+
     def frames(self, frames: Iterable[int]) -> Iterator[tuple[int, np.ndarray | None]]:
         """Yield ``(frame, RGB image)`` for each requested 0-based frame, in increasing order;
         ``None`` for frames past the end of the video."""
         wanted = sorted({int(f) for f in frames})
         if wanted and wanted[0] < 0:
-            raise DataError(f"{self.path}: negative frame index {wanted[0]}")
+            raise DataError(f"{self.name}: negative frame index {wanted[0]}")
         if self._cap is None or (wanted and wanted[0] < self._next):
             self._open()
-        cap = self._cap
         for frame in wanted:
-            while not self._ended and self._next < frame:
-                self._ended = not cap.grab()
-                self._next += 1
-            image = None
-            if not self._ended:
-                ok, bgr = cap.read()
-                self._next += 1
-                if ok and bgr is not None:
-                    image = cv2.cvtColor(to_rgb3(bgr), cv2.COLOR_BGR2RGB)
-                else:
-                    self._ended = True
-            yield frame, image
+            yield frame, self._decode(frame)
+
+    def stream(self, every: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
+        """Yield frames 0, ``every``, 2·``every``, … (at most ``max_frames``) until the end.
+
+        Skipped frames are only grabbed, not decoded. Timestamps are index / fps for files
+        (:data:`DEFAULT_FPS` when the container does not say) and wall-clock seconds since the
+        start of the stream for webcams.
+        """
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        if self._cap is None or self._next:
+            self._open()
+        fps = self.fps or DEFAULT_FPS
+        start = time.monotonic()
+        index, produced = 0, 0
+        while max_frames is None or produced < max_frames:
+            image = self._decode(index)
+            if image is None:
+                return
+            stamp = time.monotonic() - start if self.webcam else index / fps
+            yield Frame(index, stamp, image)
+            index += every
+            produced += 1
 
     def close(self) -> None:
         if self._cap is not None:
@@ -182,5 +263,22 @@ def read_video_frames(
     reader = VideoReader(path, max_pixels)
     try:
         yield from reader.frames(frames)
+    finally:
+        reader.close()
+
+
+def stream_video(
+    source: str | Path | int,
+    every: int = 1,
+    max_frames: int | None = None,
+    max_pixels: int | None = MAX_PIXELS,
+) -> Iterator[Frame]:
+    """Yield every ``every``-th :class:`Frame` of a video file or webcam (see
+    :meth:`VideoReader.stream`); the source is opened at the first frame asked for and closed
+    when the iteration ends. Raises :class:`DataError` naming the source when it cannot be
+    opened."""
+    reader = VideoReader(source, max_pixels)
+    try:
+        yield from reader.stream(every, max_frames)
     finally:
         reader.close()

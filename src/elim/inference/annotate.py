@@ -9,12 +9,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from elim.data.io import Frame
 from elim.errors import ElimError
-from elim.inference.stream import Frame
 
 # BGR colours, one per face track (cycled)
 PALETTE = [(0, 200, 255), (255, 160, 0), (80, 220, 80), (200, 80, 255), (60, 60, 255), (255, 255, 0)]
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+def video_codec(path: str | Path) -> str:
+    """The codec written for ``path``, by its extension; ElimError for other extensions."""
+    codec = FOURCC.get(Path(path).suffix.lower())
+    if codec is None:
+        raise ElimError(f"{path}: unsupported video extension; use one of {', '.join(FOURCC)}")
+    return codec
 
 
 def open_writer(path: str | Path, fps: float, size: tuple[int, int]):
@@ -22,14 +30,32 @@ def open_writer(path: str | Path, fps: float, size: tuple[int, int]):
     import cv2
 
     path = Path(path)
-    codec = FOURCC.get(path.suffix.lower())
-    if codec is None:
-        raise ElimError(f"{path}: unsupported video extension; use one of {', '.join(FOURCC)}")
+    codec = video_codec(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps), size)
     if not writer.isOpened():
         raise ElimError(f"{path}: OpenCV cannot write this video ({codec} codec unavailable)")
     return writer
+
+
+class LazyWriter:
+    """A video writer for ``path`` opened at the first frame, whose size it takes (so a webcam
+    session can be recorded without opening the camera beforehand to ask its size)."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = float(fps)
+        self._writer = None
+
+    def write(self, bgr: np.ndarray) -> None:
+        if self._writer is None:
+            self._writer = open_writer(self.path, self.fps, (bgr.shape[1], bgr.shape[0]))
+        self._writer.write(bgr)
+
+    def release(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
 
 
 def _colour(face) -> tuple[int, int, int]:
@@ -79,20 +105,19 @@ def write_annotated_video(
 
     by_frame = {int(k): g for k, g in table.dropna(subset=["frame"]).groupby("frame")}
     empty = table.iloc[:0]
-    writer = None
+    writer = LazyWriter(path, fps)
+    written = 0
     try:
         for k, frame in enumerate(frames):
             if frame_numbers is not None and k >= len(frame_numbers):
                 break
             number = frame_numbers[k] if frame_numbers is not None else frame.index
             bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
-            if writer is None:
-                writer = open_writer(path, fps, (bgr.shape[1], bgr.shape[0]))
             writer.write(draw_predictions(bgr, by_frame.get(number, empty)))
+            written += 1
     finally:
-        if writer is not None:
-            writer.release()
-    if writer is None:
+        writer.release()
+    if not written:
         raise ElimError(f"{path}: no frames to write")
     return Path(path)
 

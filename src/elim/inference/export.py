@@ -15,14 +15,19 @@ from typing import Any
 import torch
 
 from elim.errors import ElimError
+from elim.inference.crops import FaceCrop, run_preprocess
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-def sidecar(config: dict, fmt: str, run_dir: str | Path) -> dict[str, Any]:
-    """What a consumer of the exported file needs to know to feed it correctly."""
-    pre = config["preprocess"]
-    size = int(pre["image_size"])
+def sidecar(config: dict, fmt: str, run_dir: str | Path, crop: FaceCrop | None = None) -> dict[str, Any]:
+    """What a consumer of the exported file needs to know to feed it correctly.
+
+    ``crop``: the face crop to document (default: the run's, :meth:`FaceCrop.of_run`).
+    """
+    pre = run_preprocess(config, run_dir)
+    crop = FaceCrop.of_run(pre) if crop is None else crop
+    size = crop.image_size
     return {
         "format": fmt,
         "source_run": str(Path(run_dir).resolve()),
@@ -38,8 +43,8 @@ def sidecar(config: dict, fmt: str, run_dir: str | Path) -> dict[str, Any]:
             "image_size": size,
             "mean": list(pre["mean"]),
             "std": list(pre["std"]),
-            "margin": float(pre.get("margin", 0.0)),
-            "grayscale": bool(pre.get("grayscale", False)),
+            "margin": crop.margin,
+            "grayscale": crop.grayscale,
             "steps": [
                 "detect the face box (x0, y0, x1, y1) in the RGB image",
                 (
@@ -51,7 +56,7 @@ def sidecar(config: dict, fmt: str, run_dir: str | Path) -> dict[str, Any]:
                     "bilinear when enlarging)"
                 ),
                 *(["convert to grayscale and repeat it on the three channels"]
-                  if pre.get("grayscale") else []),
+                  if crop.grayscale else []),
                 "scale pixels to [0, 1], subtract mean and divide by std per channel",
             ],
         },
@@ -63,12 +68,16 @@ def export_model(
     fmt: str = "onnx",
     out: str | Path | None = None,
     opset: int = 17,
+    margin: float | None = None,
+    grayscale: bool | None = None,
 ) -> tuple[Path, Path]:
     """Export the model of ``run_dir``; returns (model file, JSON sidecar).
 
     ``out`` defaults to ``<run_dir>/model.onnx`` or ``<run_dir>/model.pt``. ONNX uses the
     TorchScript-based exporter (``dynamo=False``) with a dynamic batch axis; TorchScript uses
-    ``torch.jit.trace``, which records the eval-mode graph (batch size stays free).
+    ``torch.jit.trace``, which records the eval-mode graph (batch size stays free). The sidecar
+    documents the run's face crop; ``margin`` / ``grayscale`` override the run's values there
+    (as ``elim.load`` does), None keeps them.
     """
     from elim.fileio import write_json
     from elim.runs import load_run
@@ -76,12 +85,10 @@ def export_model(
     if fmt not in FORMATS:
         raise ElimError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     model, config = load_run(run_dir, device="cpu")
-    if "preprocess" not in config:
-        raise ElimError(f"{run_dir}: config.json has no 'preprocess' section; cannot describe the input")
+    crop = FaceCrop.of_run(run_preprocess(config, run_dir), margin=margin, grayscale=grayscale)
     out = Path(out) if out is not None else Path(run_dir) / f"model{FORMATS[fmt]}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    size = int(config["preprocess"]["image_size"])
-    example = torch.randn(2, 3, size, size)
+    example = torch.randn(2, 3, crop.image_size, crop.image_size)
     if fmt == "onnx":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter notice
@@ -92,7 +99,7 @@ def export_model(
             traced = torch.jit.trace(model, example, check_trace=False)
         traced.save(str(out))
     meta = Path(f"{out}.json")
-    write_json(meta, sidecar(config, fmt, run_dir))
+    write_json(meta, sidecar(config, fmt, run_dir, crop))
     return out, meta
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from elim.data.io import IMAGE_EXTENSIONS, is_video
+from elim.data.io import IMAGE_EXTENSIONS, is_video, source_name
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class Input:
 
     @property
     def name(self) -> str:
-        return f"webcam:{self.source}" if self.kind == "webcam" else str(self.source)
+        """The path, or ``webcam:N``."""
+        return source_name(self.source) if self.kind == "webcam" else str(self.source)
 
 
 def _folder(path: Path, recursive: bool) -> list[Input]:

@@ -1,5 +1,7 @@
-"""Running a predictor over a mixed list of inputs (what ``elim predict`` does).
+"""What ``elim predict`` does: a :class:`Job` in, a :class:`Report` (table + outcomes) out.
 
+:func:`run_job` checks the options, collects the inputs (:mod:`elim.inference.inputs`), loads
+the run, chooses the detector, runs every input (:func:`run_inputs`) and writes the table.
 Each input is processed on its own terms — photos in batches, videos and webcams as streams —
 and a failing input becomes an ``error: …`` row plus a message, never the end of the run.
 """
@@ -9,19 +11,24 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from elim.data.io import DEFAULT_FPS, VideoReader
 from elim.detection import Detector
-from elim.errors import DataError
-from elim.inference.annotate import open_writer, plot_timeseries, write_annotated_video
-from elim.inference.inputs import Input
-from elim.inference.predictor import ElimPredictor
-from elim.inference.stream import DEFAULT_FPS, iter_frames, open_capture, video_fps
-from elim.inference.table import rows_to_frame
+from elim.errors import DataError, ElimError
+from elim.inference.annotate import LazyWriter, plot_timeseries, video_codec, write_annotated_video
+from elim.inference.inputs import Input, collect_inputs
+from elim.inference.predictor import ElimPredictor, load
+from elim.inference.rows import error_row
+from elim.inference.smoothing import parse_smoothing
+from elim.inference.stream import iter_frames
+from elim.inference.table import rows_to_frame, table_format, write_table
+
+STATUSES = ("ok", "no_face", "error")
 
 
 @dataclass
@@ -37,6 +44,8 @@ class Outcome:
 
 @dataclass
 class Options:
+    """How each input is processed (``elim predict`` flags of the same names)."""
+
     detector: str | Detector | None = "mtcnn"
     batch_size: int = 32
     every: int = 1
@@ -49,6 +58,121 @@ class Options:
     progress: bool = True
 
 
+@dataclass
+class Job:
+    """One ``elim predict`` run: the run directory, the inputs, the detector, the options and
+    where the table goes (``out``: .csv, .json or .parquet; None: not written)."""
+
+    run_dir: str | Path
+    inputs: Sequence[str | Path | int]
+    options: Options = field(default_factory=Options)
+    recursive: bool = False
+    out: str | Path | None = None
+    detector_weights: str | Path | None = None
+    detect_size: int = 640
+    margin: float | None = None
+    grayscale: bool | None = None
+    device: str = "cpu"
+    threads: int = 0
+
+
+@dataclass
+class Report:
+    """The combined table of a job, one :class:`Outcome` per input, and the table's file."""
+
+    table: pd.DataFrame
+    outcomes: list[Outcome]
+    out: str | Path | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(o.status == s for o in self.outcomes) for s in STATUSES}
+
+    @property
+    def failed(self) -> bool:
+        """True when an input failed."""
+        return self.counts["error"] > 0
+
+    def summary(self) -> dict:
+        """Inputs, counts per status, rows, the table file and the other files written."""
+        return {
+            "inputs": len(self.outcomes), **self.counts, "rows": len(self.table),
+            "out": None if self.out is None else str(self.out),
+            "files": [f for o in self.outcomes for f in o.outputs],
+        }
+
+    def summary_line(self) -> str:
+        counts = self.counts
+        return (
+            f"{len(self.outcomes)} input(s): {counts['ok']} ok, {counts['no_face']} without a "
+            f"face, {counts['error']} failed; {len(self.table)} row(s)"
+            + (f" -> {self.out}" if self.out else "")
+        )
+
+
+def check_options(options: Options) -> None:
+    """ElimError for options that would fail later (before any input is touched)."""
+    parse_smoothing(options.smoothing)
+    for name in ("batch_size", "every", "detect_every"):
+        _check_positive(name, getattr(options, name))
+    if options.video_out:
+        video_codec(options.video_out)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ElimError(f"{name} (--{name.replace('_', '-')}) must be >= 1, got {value}")
+
+
+def choose_detector(
+    predictor: ElimPredictor,
+    detector: str | Detector | None,
+    weights: str | Path | None = None,
+    detect_size: int = 640,
+) -> Detector:
+    """The detector of a job: ``none`` as it is; ``mtcnn`` / ``yunet`` downscaling images to
+    the longest side ``detect_size`` (``yunet`` with its ONNX file ``weights``)."""
+    if not isinstance(detector, str) or detector.lower() == "none":
+        return predictor.detector(detector)
+    options: dict = {"max_side": detect_size}
+    if detector.lower() == "yunet":
+        options["weights"] = weights
+    return predictor.detector(detector, **options)
+
+
+def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) -> Report:
+    """Run ``elim predict``: check, collect the inputs, load the run, predict, write the table.
+
+    Parameters
+    ----------
+    job
+        What to run.
+    on_error
+        Called with the message of every failed input, in input order.
+
+    Returns
+    -------
+    Report
+        The combined table (written to ``job.out`` when given) and one outcome per input.
+    """
+    fmt = table_format(None if job.out is None else str(job.out))
+    check_options(job.options)
+    _check_positive("detect_size", job.detect_size)
+    inputs = collect_inputs(job.inputs, recursive=job.recursive)
+    if not inputs:
+        raise ElimError("nothing to predict: give image/video/folder INPUTs or --webcam N")
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    predictor = load(job.run_dir, device=job.device, margin=job.margin, grayscale=job.grayscale)
+    detector = choose_detector(predictor, job.options.detector, job.detector_weights, job.detect_size)
+    table, outcomes = run_inputs(predictor, inputs, replace(job.options, detector=detector), on_error)
+    if fmt is not None:
+        write_table(table, job.out, fmt)
+    return Report(table, outcomes, job.out)
+
+
 def output_path(base: str | Path, name: str, several: bool) -> Path:
     """``base`` itself for a single video; ``<stem>_<video name><suffix>`` for several."""
     base = Path(base)
@@ -58,7 +182,7 @@ def output_path(base: str | Path, name: str, several: bool) -> Path:
     return base.with_name(f"{base.stem}_{stem}{base.suffix}")
 
 
-def _status(rows: pd.DataFrame) -> tuple[str, str]:
+def _table_status(rows: pd.DataFrame) -> tuple[str, str]:
     errors = rows["status"][rows["status"].str.startswith("error")]
     if len(errors):
         return "error", errors.iloc[0].removeprefix("error: ")
@@ -71,7 +195,7 @@ def run_inputs(
     options: Options,
     on_error: Callable[[str], None] = lambda message: None,
 ) -> tuple[pd.DataFrame, list[Outcome]]:
-    """Predict on every input in order; returns the combined table and one outcome per input."""
+    """Run every input in order; returns the combined table and one outcome per input."""
     dim = predictor.feature_dim if options.features else 0
     n_videos = sum(i.kind in ("video", "webcam") for i in inputs)
     tables: list[pd.DataFrame] = []
@@ -79,26 +203,15 @@ def run_inputs(
     for is_image, group in itertools.groupby(inputs, key=lambda i: i.kind == "image"):
         group = list(group)
         if is_image:
-            rows = []
-            chunks = predictor.iter_predict(
-                [i.source for i in group], options.detector, options.batch_size, options.features
-            )
-            with tqdm(total=len(group), unit="image", disable=None if options.progress else True) as bar:
-                for chunk in chunks:
-                    rows += chunk
-                    bar.update(len({r["_position"] for r in chunk}))
-            table = rows_to_frame(rows, dim)
+            table, found = _run_images(predictor, group, options, dim)
             tables.append(table)
-            for position, item in enumerate(group):
-                status, message = _status(table[[r["_position"] == position for r in rows]])
-                outcomes.append(Outcome(item.name, "image", status, message))
+            outcomes += found
             continue
         for item in group:
             if item.kind == "error":
-                tables.append(rows_to_frame([{"source": item.name, "status": f"error: {item.message}"}], dim))
-                outcomes.append(Outcome(item.name, "error", "error", item.message))
-                continue
-            table, outcome = _run_video(predictor, item, options, n_videos > 1, dim)
+                table, outcome = _failed(item, item.message, dim)
+            else:
+                table, outcome = _run_video(predictor, item, options, n_videos > 1, dim)
             tables.append(table)
             outcomes.append(outcome)
     for outcome in outcomes:
@@ -108,19 +221,39 @@ def run_inputs(
     return table, outcomes
 
 
+def _failed(item: Input, message: str, dim: int) -> tuple[pd.DataFrame, Outcome]:
+    """The one-row table and the outcome of an input that failed as a whole."""
+    table = rows_to_frame([error_row({"source": item.name}, message)], dim)
+    return table, Outcome(item.name, item.kind, "error", message)
+
+
+def _run_images(
+    predictor: ElimPredictor, group: list[Input], options: Options, dim: int
+) -> tuple[pd.DataFrame, list[Outcome]]:
+    rows: list[dict] = []
+    chunks = predictor.iter_predict(
+        [i.source for i in group], options.detector, options.batch_size, options.features
+    )
+    with tqdm(total=len(group), unit="image", disable=None if options.progress else True) as bar:
+        for chunk in chunks:
+            rows += chunk
+            bar.update(len({r["_position"] for r in chunk}))
+    table = rows_to_frame(rows, dim)
+    outcomes = []
+    for position, item in enumerate(group):
+        status, message = _table_status(table[[r["_position"] == position for r in rows]])
+        outcomes.append(Outcome(item.name, "image", status, message))
+    return table, outcomes
+
+
 def _run_video(
     predictor: ElimPredictor, item: Input, options: Options, several: bool, dim: int
 ) -> tuple[pd.DataFrame, Outcome]:
     webcam = item.kind == "webcam"
     with tempfile.TemporaryDirectory(prefix="elim-webcam-") as tmp:
         recording = Path(tmp) / "session.avi" if webcam and options.video_out else None
-        recorder = None
+        recorder = LazyWriter(recording, DEFAULT_FPS) if recording is not None else None
         try:
-            if recording is not None:
-                cap = open_capture(item.source)
-                width, height = int(cap.get(3)), int(cap.get(4))  # CAP_PROP_FRAME_WIDTH / HEIGHT
-                cap.release()
-                recorder = open_writer(recording, DEFAULT_FPS, (width, height))
             table = predictor.predict_video(
                 item.source, options.every, options.smoothing, options.batch_size,
                 options.max_frames, detector=options.detector,
@@ -128,11 +261,7 @@ def _run_video(
                 progress=options.progress, record=recorder,
             )
         except DataError as err:
-            message = str(err)
-            return (
-                rows_to_frame([{"source": item.name, "status": f"error: {message}"}], dim),
-                Outcome(item.name, item.kind, "error", message),
-            )
+            return _failed(item, str(err), dim)
         finally:
             if recorder is not None:
                 recorder.release()
@@ -154,18 +283,14 @@ def _run_video(
             png = Path(options.plot_dir) / f"{stem}.png"
             outputs.append(str(plot_timeseries(table, png, title=item.name)))
     if not len(table):
-        message = f"{item.name}: no frame could be decoded"
-        return (
-            rows_to_frame([{"source": item.name, "status": f"error: {message}"}], dim),
-            Outcome(item.name, item.kind, "error", message),
-        )
-    status, message = _status(table)
+        return _failed(item, f"{item.name}: no frame could be decoded", dim)
+    status, message = _table_status(table)
     return table, Outcome(item.name, item.kind, status, message, tuple(outputs))
 
 
 def _source_fps(source: str | int) -> float:
-    cap = open_capture(source)
+    reader = VideoReader(source)
     try:
-        return video_fps(cap) or DEFAULT_FPS
+        return reader.fps or DEFAULT_FPS
     finally:
-        cap.release()
+        reader.close()

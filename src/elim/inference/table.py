@@ -16,12 +16,15 @@ import pandas as pd
 
 from elim.errors import ElimError
 
-__all__ = ["COLUMNS", "TABLE_FORMATS", "rows_to_frame", "table_format", "write_table"]
+__all__ = ["COLUMNS", "TABLE_FORMATS", "rows_to_frame", "table_format", "table_text", "write_table"]
 
 COLUMNS = [
     "source", "frame", "timestamp", "face", "x0", "y0", "x1", "y1",
     "score", "valence", "arousal", "status",
 ]
+
+#: The columns :func:`table_text` shows.
+SHOWN = ["source", "frame", "face", "valence", "arousal", "score", "status"]
 
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -67,3 +70,12 @@ def write_table(table, path: str | Path, fmt: str) -> None:
         table.to_json(path, orient="records", indent=1)
     else:
         table.to_parquet(path, index=False)
+
+
+def table_text(table: pd.DataFrame) -> str:
+    """The table for a terminal: :data:`SHOWN` columns, file names without their folder,
+    signed V/A with three decimals, ``-`` for empty cells."""
+    shown = table[[c for c in SHOWN if c in table]].copy()
+    shown["source"] = [Path(s).name if not s.startswith("<") else s for s in shown["source"]]
+    signed = {c: (lambda v: "-" if pd.isna(v) else f"{v:+.3f}") for c in ("valence", "arousal")}
+    return shown.to_string(index=False, formatters=signed, float_format="{:.3f}".format, na_rep="-")
