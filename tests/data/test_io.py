@@ -87,3 +87,67 @@ def test_video_reader_continues_across_calls(tmp_path, helpers, monkeypatch):
     reader.close()
     for frame, image in first + second + back:
         assert abs(float(image.mean()) - levels[frame]) < 4
+
+
+def test_one_decoder_streams_frames_with_index_and_timestamp(tmp_path, helpers):
+    """The decoder inference uses: every-th frame, its index, index / fps (10 fps here)."""
+    from elim.data.io import VideoReader, stream_video
+
+    path = tmp_path / "clip.avi"
+    levels = helpers.write_video(path, 7)
+    reader = VideoReader(path)
+    assert reader.name == str(path) and reader.size == (48, 40) and reader.fps == pytest.approx(10)
+    frames = list(reader.stream(every=3))
+    assert [f.index for f in frames] == [0, 3, 6]
+    np.testing.assert_allclose([f.timestamp for f in frames], [0.0, 0.3, 0.6])
+    for f in frames:
+        assert f.image.shape == (40, 48, 3) and abs(float(f.image.mean()) - levels[f.index]) < 4
+    assert [f for f, _ in reader.frames([1])] == [1]  # chosen frames: reopens from the start
+    assert [f.index for f in reader.stream(max_frames=2)] == [0, 1]  # a new stream restarts
+    reader.close()
+    assert [f.index for f in stream_video(path, every=2, max_frames=3)] == [0, 2, 4]
+    with pytest.raises(DataError, match="not found"):
+        next(stream_video(tmp_path / "absent.avi"))
+
+
+def test_webcam_sources(monkeypatch):
+    """Webcams by index: clear errors, frames stamped with wall-clock seconds (a fake camera)."""
+    import elim.data.io as io_mod
+    from elim.data.io import VideoReader, stream_video
+
+    with pytest.raises(DataError, match="webcam 97: cannot open it"):
+        next(stream_video(97))
+    with pytest.raises(DataError, match="webcam -1"):
+        VideoReader(-1)
+
+    class FakeCamera:
+        def __init__(self, index):
+            self.index, self.shown = index, 0
+
+        def isOpened(self):
+            return self.index == 3
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FRAME_WIDTH: 8, cv2.CAP_PROP_FRAME_HEIGHT: 6, cv2.CAP_PROP_FPS: 25}.get(prop, 0)
+
+        def grab(self):
+            self.shown += 1
+            return True
+
+        def read(self):
+            self.shown += 1
+            return True, np.full((6, 8, 3), self.shown, np.uint8)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(io_mod.cv2, "VideoCapture", FakeCamera)
+    reader = VideoReader(3)
+    assert reader.webcam and reader.name == "webcam:3" and reader.fps is None and reader.size == (8, 6)
+    frames = list(reader.stream(every=2, max_frames=3))
+    assert [f.index for f in frames] == [0, 2, 4]
+    assert [int(f.image[0, 0, 0]) for f in frames] == [1, 3, 5]  # skipped frames grabbed only
+    stamps = [f.timestamp for f in frames]
+    assert stamps == sorted(stamps) and stamps[0] >= 0
+    with pytest.raises(DataError, match="webcam 4"):
+        VideoReader(4)

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from inference_support import LONDON, FixedDetector
 
-from elim.benchmarks.predict import make_run
+from elim.benchmarks.predict import london_photos as find_london_photos
+from elim.benchmarks.predict import make_random_run
 
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
     """cnn-small run directory with random weights (margin 0.25)."""
-    return make_run(tmp_path_factory.mktemp("run") / "small")
+    return make_random_run(tmp_path_factory.mktemp("run") / "small", margin=0.25)
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,7 @@ def predictor(run_dir):
 def london_photos() -> list[Path]:
     if not LONDON.is_dir():
         pytest.skip(f"{LONDON} is absent")
-    photos = sorted(LONDON.glob("neutral/*.jpg")) + sorted(LONDON.glob("smiling/*.jpg"))
+    photos = find_london_photos(LONDON)
     assert len(photos) == 24
     return photos
 

@@ -54,3 +54,16 @@ def test_unknown_format(run_dir):
     with pytest.raises(ElimError, match="unknown export format"):
         export_model(run_dir, "tflite")
 
+
+
+def test_sidecar_margin_is_the_runs_unless_overridden(run_dir, tmp_path, capsys):
+    from elim.runs import load_run
+
+    _, config = load_run(run_dir)
+    _, meta = export_model(run_dir, "torchscript", tmp_path / "a.pt")
+    assert json.loads(meta.read_text())["preprocess"]["margin"] == config["preprocess"]["margin"]
+    out = tmp_path / "b.pt"
+    assert main(["export", str(run_dir), "-f", "torchscript", "-o", str(out), "--margin", "0", "--grayscale"]) == 0
+    side = json.loads((tmp_path / "b.pt.json").read_text())["preprocess"]
+    assert side["margin"] == 0.0 and side["grayscale"] is True
+    assert any("grayscale" in step for step in side["steps"])

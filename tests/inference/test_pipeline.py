@@ -63,3 +63,56 @@ def test_output_path_naming():
     assert output_path("out/a.mp4", "x/clip.avi", False).as_posix() == "out/a.mp4"
     assert output_path("out/a.mp4", "x/clip.avi", True).as_posix() == "out/a_clip.mp4"
     assert output_path("out/a.mp4", "webcam:0", True).as_posix() == "out/a_webcam0.mp4"
+
+
+def test_run_job_collects_runs_and_writes(run_dir, tmp_path, noise_image):
+    import pandas as pd
+
+    from elim.inference.pipeline import Job, run_job
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(2):
+        cv2.imwrite(str(folder / f"{k}.png"), noise_image(seed=k))
+    out = tmp_path / "va.csv"
+    messages = []
+    report = run_job(
+        Job(run_dir, [folder, tmp_path / "gone.jpg"], Options(detector="none", progress=False), out=out),
+        on_error=messages.append,
+    )
+    assert report.counts == {"ok": 2, "no_face": 0, "error": 1} and report.failed
+    assert pd.read_csv(out)["status"].tolist() == ["ok", "ok", f"error: {tmp_path / 'gone.jpg'}: file not found"]
+    assert report.summary()["out"] == str(out) and report.summary()["rows"] == 3
+    assert report.summary_line() == f"3 input(s): 2 ok, 0 without a face, 1 failed; 3 row(s) -> {out}"
+    assert messages == [f"{tmp_path / 'gone.jpg'}: file not found"]
+
+
+def test_job_options_are_checked_before_any_work(tmp_path):
+    import pytest
+
+    from elim.errors import ElimError
+    from elim.inference.pipeline import Job, run_job
+
+    never = tmp_path / "no-run"  # never loaded: every check comes first
+    for options, message in [
+        (Options(batch_size=0), "batch_size .--batch-size. must be >= 1"),
+        (Options(detect_every=0), "detect_every"),
+        (Options(smoothing="median:3"), "bad smoothing"),
+        (Options(video_out=tmp_path / "a.gif"), "unsupported video extension"),
+    ]:
+        with pytest.raises(ElimError, match=message):
+            run_job(Job(never, ["x.jpg"], options))
+    with pytest.raises(ElimError, match="detect_size"):
+        run_job(Job(never, ["x.jpg"], detect_size=0))
+    with pytest.raises(ElimError, match="nothing to predict"):
+        run_job(Job(never, []))
+
+
+def test_choose_detector(predictor):
+    from elim.inference.pipeline import choose_detector
+
+    assert choose_detector(predictor, "none").name == "none"
+    fixed = FixedDetector()
+    assert choose_detector(predictor, fixed) is fixed
+    mtcnn = choose_detector(predictor, "mtcnn", detect_size=320)
+    assert mtcnn.name == "mtcnn" and mtcnn.max_side == 320

@@ -82,33 +82,35 @@ def make_face_video(
     return path
 
 
-def make_run(run_dir: str | Path, backbone: str = "cnn-small", margin: float = 0.25, seed: int = 0) -> Path:
-    """A run directory with random weights (for speed measurements and tests)."""
+def make_random_run(
+    run_dir: str | Path, backbone: str = "cnn-small", margin: float | None = None, seed: int = 0
+) -> Path:
+    """A run directory with random weights (for speed measurements and tests), whose
+    ``config.json`` is written as training writes it (``elim.runs.run_config``); ``margin``:
+    the crop margin (None: the training default, ``DataConfig.margin``)."""
     import torch
 
-    from elim.models import backbone_defaults, build_model, model_config
-    from elim.runs import save_run
+    from elim.config import Config, ModelConfig
+    from elim.models import build_model
+    from elim.runs import run_config, save_run
 
+    config = Config(model=ModelConfig(backbone=backbone))
+    if margin is not None:
+        config.data.margin = float(margin)
     torch.manual_seed(seed)
-    cfg = model_config(backbone)
-    defaults = backbone_defaults(backbone)
-    preprocess = {
-        "image_size": int(defaults["image_size"]),
-        "mean": [float(v) for v in defaults["mean"]],
-        "std": [float(v) for v in defaults["std"]],
-        "margin": float(margin),
-    }
-    return save_run(run_dir, build_model(cfg), {"model": cfg, "preprocess": preprocess})
+    values = run_config(config)
+    return save_run(run_dir, build_model(values["model"]), values)
 
 
-def measure(
+def measure_stages(
     predictor,
     video: Path,
     detect_every: int,
     batch_size: int,
     detect_size: int,
 ) -> dict:
-    """One end-to-end run with per-stage timers."""
+    """One end-to-end :meth:`ElimPredictor.predict_video` run of ``video`` with per-stage
+    timers: frames per second of decoding, detection, the model and end to end."""
     from elim.detection import get_detector
 
     detector = get_detector("mtcnn", max_side=detect_size)
@@ -151,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             faces, source = [synthetic_face()], "synthetic face"
         video = make_face_video(Path(tmp) / "face.avi", faces, args.frames)
-        predictor = load(make_run(Path(tmp) / "run", args.backbone))
+        predictor = load(make_random_run(Path(tmp) / "run", args.backbone))
         predictor.predict_video(video, max_frames=2)  # warm-up (allocations, MTCNN weights)
         results = [
-            measure(predictor, video, k, args.batch_size, size)
+            measure_stages(predictor, video, k, args.batch_size, size)
             for size in args.detect_size
             for k in args.detect_every
         ]

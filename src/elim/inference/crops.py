@@ -17,12 +17,14 @@ import numpy as np
 
 from elim.errors import CheckpointError, ElimError
 
-#: Keys a run's ``preprocess`` section must have for inference and export.
-PREPROCESS_KEYS = ("image_size", "mean", "std", "margin")
+#: Keys a run's ``preprocess`` section must have for inference and export (``margin`` too,
+#: unless it is given explicitly: :meth:`FaceCrop.of_run`).
+PREPROCESS_KEYS = ("image_size", "mean", "std")
 
 
 def run_preprocess(config: dict, where: str | Path | None = None) -> dict:
-    """The ``preprocess`` section of a run's ``config.json``, checked to be complete.
+    """The ``preprocess`` section of a run's ``config.json``, checked to have
+    :data:`PREPROCESS_KEYS`.
 
     Parameters
     ----------
@@ -34,7 +36,8 @@ def run_preprocess(config: dict, where: str | Path | None = None) -> dict:
     Returns
     -------
     dict
-        ``image_size``, ``mean``, ``std``, ``margin`` and optionally ``grayscale``.
+        ``image_size``, ``mean``, ``std``, and as written by training ``margin`` and
+        optionally ``grayscale``.
     """
     pre = config.get("preprocess")
     missing = [k for k in PREPROCESS_KEYS if not isinstance(pre, dict) or k not in pre]
@@ -61,10 +64,25 @@ class FaceCrop:
 
     @classmethod
     def of_run(
-        cls, preprocess: dict, margin: float | None = None, grayscale: bool | None = None
+        cls,
+        preprocess: dict,
+        margin: float | None = None,
+        grayscale: bool | None = None,
+        where: str | Path | None = None,
     ) -> FaceCrop:
-        """The crop of a run's (checked) ``preprocess`` section; ``margin`` / ``grayscale``
-        override the run's values when not None."""
+        """The crop of a run's ``preprocess`` section (see :func:`run_preprocess`).
+
+        ``margin`` / ``grayscale`` override the run's values when not None; without an
+        override a run without ``preprocess.margin`` is a :class:`CheckpointError` naming
+        ``where`` (there is no default margin to fall back on). ``grayscale`` is false when
+        the run does not say.
+        """
+        if margin is None and "margin" not in preprocess:
+            raise CheckpointError(
+                f"{where or 'config'}: config.json has no preprocess.margin (the crop margin of "
+                "its training faces); re-save the run with elim.runs.save_run, or give the "
+                "margin explicitly (margin=, --margin)"
+            )
         return cls(
             int(preprocess["image_size"]),
             float(preprocess["margin"] if margin is None else margin),

@@ -26,7 +26,7 @@ def sidecar(config: dict, fmt: str, run_dir: str | Path, crop: FaceCrop | None =
     ``crop``: the face crop to document (default: the run's, :meth:`FaceCrop.of_run`).
     """
     pre = run_preprocess(config, run_dir)
-    crop = FaceCrop.of_run(pre) if crop is None else crop
+    crop = FaceCrop.of_run(pre, where=run_dir) if crop is None else crop
     size = crop.image_size
     return {
         "format": fmt,
@@ -85,7 +85,7 @@ def export_model(
     if fmt not in FORMATS:
         raise ElimError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     model, config = load_run(run_dir, device="cpu")
-    crop = FaceCrop.of_run(run_preprocess(config, run_dir), margin=margin, grayscale=grayscale)
+    crop = FaceCrop.of_run(run_preprocess(config, run_dir), margin, grayscale, where=run_dir)
     out = Path(out) if out is not None else Path(run_dir) / f"model{FORMATS[fmt]}"
     out.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(2, 3, crop.image_size, crop.image_size)

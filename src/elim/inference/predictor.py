@@ -60,7 +60,7 @@ class ElimPredictor:
         self.config = config
         self.device = torch.device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.face_crop = FaceCrop.of_run(pre, margin=margin, grayscale=grayscale)
+        self.face_crop = FaceCrop.of_run(pre, margin, grayscale, where=run_dir)
         self.preprocess = Preprocess.from_config(pre)
         self._detectors: dict[str, Detector] = {}
 

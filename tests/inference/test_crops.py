@@ -1,0 +1,107 @@
+"""The face-crop step replays the run's face contract: margin and grayscale from config.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from elim.data.crop import crop_face
+from elim.errors import CheckpointError, ElimError
+from elim.inference.crops import FaceCrop, run_preprocess
+from elim.inference.predictor import ElimPredictor, load
+
+BOX = (10.0, 12.0, 50.0, 60.0)
+
+
+def _without_margin(run_dir, tmp_path):
+    """A copy of the run whose config.json lacks preprocess.margin."""
+    import shutil
+
+    copy = tmp_path / "no-margin"
+    shutil.copytree(run_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    del config["preprocess"]["margin"]
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy
+
+
+def test_the_run_margin_is_replayed(noise_image):
+    image = noise_image()
+    pre = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "margin": 0.4}
+    crop = FaceCrop.of_run(pre)
+    assert crop == FaceCrop(32, 0.4, False)
+    np.testing.assert_array_equal(crop(image, BOX), crop_face(image, BOX, 32, 0.4))
+    tight = FaceCrop.of_run(pre, margin=0.0)  # an explicit override wins
+    np.testing.assert_array_equal(tight(image, BOX), crop_face(image, BOX, 32, 0.0))
+    assert not np.array_equal(tight(image, BOX), crop(image, BOX))
+    stack = crop.stack([(image, BOX), (image, None)])
+    assert stack.shape == (2, 32, 32, 3) and stack.dtype == np.uint8
+    np.testing.assert_array_equal(stack[1], crop_face(image, None, 32, 0.4))
+    assert crop.stack([]).shape == (0, 32, 32, 3)
+
+
+def test_grayscale_runs_crop_gray_on_three_channels(noise_image):
+    import cv2
+
+    image = noise_image()
+    pre = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "margin": 0.2, "grayscale": True}
+    crop = FaceCrop.of_run(pre)(image, BOX)
+    gray = cv2.cvtColor(crop_face(image, BOX, 32, 0.2), cv2.COLOR_RGB2GRAY)
+    for c in range(3):
+        np.testing.assert_array_equal(crop[..., c], gray)
+    assert not FaceCrop.of_run(pre, grayscale=False).grayscale
+
+
+def test_no_margin_in_the_run_and_no_override_is_an_error(run_dir, tmp_path):
+    copy = _without_margin(run_dir, tmp_path)
+    with pytest.raises(CheckpointError, match="preprocess.margin") as err:
+        load(copy)
+    assert str(copy) in str(err.value) and "--margin" in str(err.value)
+    assert load(copy, margin=0.1).margin == pytest.approx(0.1)
+    from elim.inference.export import export_model
+
+    with pytest.raises(CheckpointError, match="preprocess.margin"):
+        export_model(copy, "torchscript", tmp_path / "m.pt")
+
+
+def test_incomplete_preprocess_and_bad_margins():
+    with pytest.raises(CheckpointError, match="missing mean, std"):
+        run_preprocess({"preprocess": {"image_size": 8}}, "runs/x")
+    with pytest.raises(CheckpointError, match="missing image_size"):
+        run_preprocess({}, "runs/x")
+    with pytest.raises(ElimError, match="margin must be >= 0"):
+        FaceCrop(8, -0.1)
+
+
+def test_predictor_crops_with_the_run_contract(predictor, noise_image, fixed_detector):
+    image = noise_image()
+    pre = predictor.config["preprocess"]
+    face = fixed_detector.detect(image)[0]
+    np.testing.assert_array_equal(
+        predictor.crop(image, face), crop_face(image, face.box, pre["image_size"], pre["margin"])
+    )
+    assert predictor.face_crop == FaceCrop.of_run(pre)
+
+
+def test_predict_crops_is_the_models_infer(predictor, noise_image):
+    """One forward loop: predict_crops gives exactly elim.models.infer's numbers, any batching."""
+    from elim.models import infer
+
+    crops = np.stack([predictor.crop(noise_image(seed=s), None) for s in range(5)])
+    va, feats = predictor.predict_crops(crops, batch_size=2, return_features=True)
+    want_va, want_feats = infer(predictor.model, predictor.preprocess, [crops], features=True)
+    np.testing.assert_allclose(va, want_va, atol=1e-6)
+    np.testing.assert_allclose(feats, want_feats, atol=1e-6)
+    empty, none = predictor.predict_crops(crops[:0])
+    assert empty.shape == (0, 2) and none is None
+
+
+def test_grayscale_override_on_a_colour_run(run_dir, noise_image):
+    from elim.runs import load_run
+
+    model, config = load_run(run_dir)
+    gray = ElimPredictor(model, config, grayscale=True)
+    crop = gray.crop(noise_image(), None)
+    assert (crop[..., 0] == crop[..., 1]).all() and gray.margin == config["preprocess"]["margin"]
