@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from elim.analysis.ablation import run_ablation, select_cells
+    from elim.studies.ablation import run_ablation, select_cells
     from elim.commands.cv import default_jobs
     from elim.commands.train import config_from_args
     from elim.errors import ElimError
