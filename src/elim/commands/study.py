@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from elim.studies.identities import run_identity_study
     from elim.commands.train import config_from_args
+    from elim.studies.identities import run_identity_study
 
     config = config_from_args(args, default_preset="ck_plus")
     result = run_identity_study(config, args.out, fractions=args.fractions,
