@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from elim.analysis.markdown import results_page
 from elim.config import Config
 from elim.errors import ElimError
 
@@ -108,27 +109,19 @@ def _iters(value: float | None) -> str:
 
 def ablation_markdown(result: dict[str, Any]) -> str:
     """The Table 4 layout: one row per cell, CCC (mean ± std over fold × seed fits) and times."""
-    lines = [
-        (f"# OT ablation (Table 4): {result['dataset']} — {result['folds']} "
-         f"subject-independent folds × seeds {result['seeds']}"),
-        "",
-        ("CCC: test metrics of the ELIM fits, mean ± std (ddof = 1) over fold × seed. Matching "
-         "time: forward of the identity-matching layer in milliseconds — per training step as "
-         "recorded during training (— when the trainer did not record it), and per call in a "
-         "timed pass on identical real batches for every cell (median)."),
-        "",
-        ("| solver | weights | sampling | CCC (mean) | CCC_v | CCC_a | fits | ms/step (training) "
-         "| ms/call (timed pass) | Sinkhorn iterations |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["cells"]:
-        mark = " (paper)" if r["paper_default"] else ""
-        lines.append(
-            f"| {r['solver']}{mark} | {r['weights']} | {r['sampling']} | {pm(r['ccc_mean'])} "
-            f"| {pm(r['ccc_v'])} | {pm(r['ccc_a'])} | {r['fits']} "
-            f"| {_secs(r['train_seconds_per_step'])} | {_secs(r['seconds_per_call'])} "
-            f"| {_iters(r['timing'].get('solver_iterations'))} |"
-        )
+    title = (f"OT ablation (Table 4): {result['dataset']} — {result['folds']} "
+             f"subject-independent folds × seeds {result['seeds']}")
+    note = ("CCC: test metrics of the ELIM fits, mean ± std (ddof = 1) over fold × seed. Matching "
+            "time: forward of the identity-matching layer in milliseconds — per training step as "
+            "recorded during training (— when the trainer did not record it), and per call in a "
+            "timed pass on identical real batches for every cell (median).")
+    columns = ("solver", "weights", "sampling", "CCC (mean)", "CCC_v", "CCC_a", "fits",
+               "ms/step (training)", "ms/call (timed pass)", "Sinkhorn iterations")
+    rows = [(r["solver"] + (" (paper)" if r["paper_default"] else ""), r["weights"],
+             r["sampling"], pm(r["ccc_mean"]), pm(r["ccc_v"]), pm(r["ccc_a"]), str(r["fits"]),
+             _secs(r["train_seconds_per_step"]), _secs(r["seconds_per_call"]),
+             _iters(r["timing"].get("solver_iterations"))) for r in result["cells"]]
+    lines = results_page(title, note, columns, rows)
     if result["skipped"]:
         lines += ["", "Skipped cells:", ""]
         lines += [f"- `{s['cell']}`: {s['reason']}" for s in result["skipped"]]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from elim.analysis.ablation import pm
+from elim.analysis.markdown import results_page
 
 __all__ = ["METHOD_LABELS", "plot_study", "study_markdown"]
 
@@ -21,21 +22,17 @@ def study_markdown(result: dict[str, Any]) -> str:
     """Mean CCC (± std over seeds) per method and number of training identities."""
     fr = result["fractions"]
     first = result["summary"][result["methods"][0]]
-    lines = [
-        f"# Number of training identities: {result['dataset']}",
-        "",
-        (f"Test: {result['test_identities']} fixed held-out identities ({result['test_faces']} "
-         f"faces); validation: {result['val_identities']} fixed identities; training subsets of "
-         f"a pool of {result['pool_identities']} identities (nested per seed). CCC (mean) on the "
-         f"test identities, mean ± std (ddof = 1) over seeds {result['seeds']}."),
-        "",
-        "| method | " + " | ".join(f"{row['n_identities']} ids ({100 * f:g}%)"
-                                   for f, row in zip(fr, first)) + " |",
-        "|---|" + "---|" * len(fr),
-    ]
-    for m in result["methods"]:
-        cells = [pm(row["ccc_mean"]) for row in result["summary"][m]]
-        lines.append(f"| {METHOD_LABELS.get(m, m)} | " + " | ".join(cells) + " |")
+    note = (f"Test: {result['test_identities']} fixed held-out identities "
+            f"({result['test_faces']} faces); validation: {result['val_identities']} fixed "
+            f"identities; training subsets of a pool of {result['pool_identities']} identities "
+            "(nested per seed). CCC (mean) on the test identities, mean ± std (ddof = 1) over "
+            f"seeds {result['seeds']}.")
+    columns = ["method", *(f"{row['n_identities']} ids ({100 * f:g}%)"
+                           for f, row in zip(fr, first))]
+    rows = [[METHOD_LABELS.get(m, m), *(pm(row["ccc_mean"]) for row in result["summary"][m])]
+            for m in result["methods"]]
+    lines = results_page(f"Number of training identities: {result['dataset']}", note, columns,
+                         rows)
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elim.analysis.markdown import results_page
 from elim.errors import ElimError
 
 if TYPE_CHECKING:  # the array measures need neither torch nor a run
@@ -265,21 +266,16 @@ def measure_invariance(
 
 def invariance_markdown(result: dict[str, Any]) -> str:
     """One row per run: probe accuracy ± std (chance), distance ratio, CCC."""
-    lines = [
-        (f"# Identity invariance: {result['dataset']} {result['split']} faces "
-         f"({result['faces']} faces, {result['identities']} identities)"),
-        "",
-        ("Identity probe: accuracy of a linear classifier predicting the identity from the "
-         f"features ({result['n_folds']}-fold, groups: {result['groups']}); lower = more "
-         "invariant. Distance ratio: mean feature distance of same-label pairs of different "
-         "identities / of different-label pairs of one identity; lower = more invariant."),
-        "",
-        "| features | identity probe acc. | chance | probed ids | distance ratio | CCC (mean) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        p, d = r["probe"], r["distance_ratio"]
-        ccc = "—" if r["ccc_mean"] is None else f"{r['ccc_mean']:.3f}"
-        lines.append(f"| {r['name']} | {p['accuracy']:.3f} ± {p['accuracy_std']:.3f} | "
-                     f"{p['chance']:.3f} | {p['n_identities']} | {d['ratio']:.3f} | {ccc} |")
-    return "\n".join(lines) + "\n"
+    title = (f"Identity invariance: {result['dataset']} {result['split']} faces "
+             f"({result['faces']} faces, {result['identities']} identities)")
+    note = ("Identity probe: accuracy of a linear classifier predicting the identity from the "
+            f"features ({result['n_folds']}-fold, groups: {result['groups']}); lower = more "
+            "invariant. Distance ratio: mean feature distance of same-label pairs of different "
+            "identities / of different-label pairs of one identity; lower = more invariant.")
+    columns = ("features", "identity probe acc.", "chance", "probed ids", "distance ratio",
+               "CCC (mean)")
+    rows = [(r["name"], f"{r['probe']['accuracy']:.3f} ± {r['probe']['accuracy_std']:.3f}",
+             f"{r['probe']['chance']:.3f}", str(r["probe"]["n_identities"]),
+             f"{r['distance_ratio']['ratio']:.3f}",
+             "—" if r["ccc_mean"] is None else f"{r['ccc_mean']:.3f}") for r in result["rows"]]
+    return "\n".join(results_page(title, note, columns, rows)) + "\n"

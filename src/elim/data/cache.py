@@ -358,7 +358,23 @@ class CachePlan:
         shard_size: int | None = None,
         max_pixels: int | None = MAX_PIXELS,
     ) -> FaceCache:
-        """Build (resume, or reuse) the cache under ``out_dir``; see :func:`build_cache`."""
+        """Build (resume, or reuse) the cache under ``out_dir``; see :func:`build_cache`.
+
+        Parameters
+        ----------
+        out_dir
+            The cache folder (created; another build's files in it are replaced).
+        progress
+            Show a progress bar.
+        workers
+            Decoding threads (> 1: that many).
+        dataset
+            The dataset's name, recorded in ``cache.json``.
+        shard_size
+            Faces per shard (default :func:`default_shard_size`).
+        max_pixels
+            Larger images are skipped as ``too_large`` (checked before decoding).
+        """
         records, fingerprint, image_size = self.records, self.fingerprint, self.image_size
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -418,18 +434,8 @@ def plan_cache(read_result: ReadResult, image_size: int, margin: float = DEFAULT
                      records_fingerprint(records, image_size, margin))
 
 
-def build_cache(
-    read_result: ReadResult,
-    out_dir: str | Path,
-    image_size: int,
-    margin: float = DEFAULT_MARGIN,
-    progress: bool = True,
-    workers: int = 0,
-    *,
-    dataset: str = "",
-    shard_size: int | None = None,
-    max_pixels: int | None = MAX_PIXELS,
-) -> FaceCache:
+def build_cache(read_result: ReadResult, out_dir: str | Path, image_size: int,
+                margin: float = DEFAULT_MARGIN, **options: Any) -> FaceCache:
     """Decode, crop and store every record of ``read_result`` under ``out_dir``.
 
     Each file is decoded once (video frames in one sequential pass); faces are cropped with
@@ -438,13 +444,13 @@ def build_cache(
     the image and images where the detector finds no face are skipped and counted. Records
     with ``detect=True`` and no box use ``elim.detection.detect_largest``; without it, the
     whole image is used and counted under ``notes['no_detector']``. An existing cache with
-    the same fingerprint is reused; an interrupted one is resumed. ``workers`` > 1 decodes
-    with that many threads. The same as ``plan_cache(read_result, image_size, margin)
-    .build(out_dir, ...)``.
+    the same fingerprint is reused; an interrupted one is resumed.
+
+    ``options`` are those of :meth:`CachePlan.build` (``progress``, ``workers`` decoding
+    threads, ``dataset`` name, ``shard_size``, ``max_pixels``): this is
+    ``plan_cache(read_result, image_size, margin).build(out_dir, **options)``.
     """
-    return plan_cache(read_result, image_size, margin).build(
-        out_dir, progress, workers, dataset=dataset, shard_size=shard_size,
-        max_pixels=max_pixels)
+    return plan_cache(read_result, image_size, margin).build(out_dir, **options)
 
 
 def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size: int
