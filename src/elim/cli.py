@@ -18,10 +18,6 @@ from elim import __version__
 from elim.errors import ElimError
 
 
-class UserError(ElimError):
-    """An error caused by the user's input: printed as one clear line, exit status 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="elim",

@@ -113,6 +113,23 @@ class RunData:
         return infer(self.model, self.preprocess, self.cache,
                      self.indices if indices is None else indices, batch_size, self.device)
 
+    def evaluate(self, batch_size: int = 256, return_predictions: bool = False
+                 ) -> dict[str, Any]:
+        """Metrics of the run on its faces: ``{"run", "dataset", "root", "split", "n",
+        "metrics"}`` (plus ``predictions`` and ``labels`` arrays with ``return_predictions``)."""
+        out = self.infer(batch_size=batch_size)
+        result: dict[str, Any] = {
+            "run": str(self.run_dir),
+            "dataset": self.config.data.dataset,
+            "root": self.config.data.root,
+            "split": self.split,
+            "n": len(self.indices),
+            "metrics": va_metrics(out.predictions, out.labels),
+        }
+        if return_predictions:
+            result["predictions"], result["labels"] = out.predictions, out.labels
+        return result
+
     def with_model_of(self, other_run: str | Path) -> RunData:
         """Another run's model (and preprocessing) on the same faces."""
         model, cfg = load_run(other_run, device=self.device)
@@ -192,19 +209,17 @@ def load_runs(
     dataset: str | None = None,
     root: str | Path | None = None,
     split: str = "test",
-    *,
-    cache_dir: str | Path | None = None,
-    device: str = "cpu",
-    progress: bool = False,
+    **options: Any,
 ) -> list[RunData]:
-    """Several runs on the same faces: those of the first run (see :func:`load_run_data`).
+    """Several runs on the same faces: those of the first run.
 
-    Warns when a later run was trained on identities among those faces.
+    ``dataset``, ``root``, ``split`` and ``options`` (``cache_dir``, ``device``, ``progress``)
+    are those of :func:`load_run_data`. Warns when a later run was trained on identities among
+    those faces.
     """
     if not run_dirs:
         raise ElimError("no run directory given")
-    first = load_run_data(run_dirs[0], dataset, root, split, cache_dir=cache_dir, device=device,
-                          progress=progress)
+    first = load_run_data(run_dirs[0], dataset, root, split, **options)
     seen = set(groups_of(first.table).tolist())
     runs = [first]
     for d in run_dirs[1:]:
@@ -225,28 +240,16 @@ def evaluate_run(
     root: str | Path | None = None,
     split: str = "test",
     *,
-    cache_dir: str | Path | None = None,
     batch_size: int = 256,
-    device: str = "cpu",
-    progress: bool = True,
     return_predictions: bool = False,
+    progress: bool = True,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Evaluate the run at ``run_dir`` on ``split`` (test | val | all) of a dataset.
+    """``elim evaluate``: the run at ``run_dir`` on ``split`` (test | val | all) of a dataset.
 
-    Returns ``{"run", "dataset", "root", "split", "n", "metrics"}`` (plus ``predictions`` and
-    ``labels`` arrays with ``return_predictions``).
+    Faces as :func:`load_run_data` opens them (``options``: ``cache_dir``, ``device``); returns
+    :meth:`RunData.evaluate` (``{"run", "dataset", "root", "split", "n", "metrics"}``, plus
+    ``predictions`` and ``labels`` arrays with ``return_predictions``).
     """
-    run = load_run_data(run_dir, dataset, root, split, cache_dir=cache_dir, device=device,
-                        progress=progress)
-    out = run.infer(batch_size=batch_size)
-    result: dict[str, Any] = {
-        "run": str(run.run_dir),
-        "dataset": run.config.data.dataset,
-        "root": run.config.data.root,
-        "split": split,
-        "n": len(run.indices),
-        "metrics": va_metrics(out.predictions, out.labels),
-    }
-    if return_predictions:
-        result["predictions"], result["labels"] = out.predictions, out.labels
-    return result
+    run = load_run_data(run_dir, dataset, root, split, progress=progress, **options)
+    return run.evaluate(batch_size, return_predictions)

@@ -1,4 +1,4 @@
-"""A tiny synthetic configuration and its face cache for the analysis tests."""
+"""The tiny synthetic configuration of the analysis commands."""
 
 from __future__ import annotations
 
@@ -15,10 +15,3 @@ TINY = Path(__file__).parents[1] / "commands" / "tiny.yaml"
 def tiny_config() -> Config:
     """A fresh copy per test (tests modify it)."""
     return load_config_file(TINY)
-
-
-@pytest.fixture(scope="session")
-def tiny_cache():
-    from elim.training.data import open_cache
-
-    return open_cache(load_config_file(TINY), progress=False)

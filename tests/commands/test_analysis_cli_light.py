@@ -15,9 +15,9 @@ def test_building_the_cli_does_not_import_elim_analysis():
 
 
 def test_command_choices_match_the_library():
-    from elim.analysis.identities import METHODS
-    from elim.analysis.measure import GROUP_COLUMNS
+    from elim.analysis.invariance import GROUP_COLUMNS
     from elim.commands import analyze, study
+    from elim.studies.identities import METHODS
 
     assert study.METHOD_NAMES == tuple(METHODS)
     assert analyze.GROUP_COLUMNS == GROUP_COLUMNS

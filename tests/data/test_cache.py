@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 import elim.data.cache as cache_mod
-from elim.data.arrays import ShardedArray
 from elim.data.cache import (
     FaceCache,
     build_cache,
@@ -21,7 +20,8 @@ from elim.data.cache import (
 from elim.data.crop import crop_face
 from elim.data.io import read_image
 from elim.data.records import ReadResult
-from elim.datasets import default_cache_root, open_dataset, read_dataset
+from elim.data.shards import ShardedArray
+from elim.datasets import read_dataset
 from elim.errors import DataError
 
 
@@ -264,47 +264,6 @@ def test_from_arrays_validates(helpers):
         FaceCache.from_arrays(images[:1], table)
     with pytest.raises(DataError):
         FaceCache.from_arrays(images.astype(np.float32), table)
-
-
-def test_open_dataset_builds_once_then_reuses(tmp_path, monkeypatch, dataset_csv):
-    first = open_dataset("csv", dataset_csv, 16, cache_dir=tmp_path / "caches", progress=False)
-    assert first.path.parent == tmp_path / "caches" and first.path.name.startswith("csv-16-")
-
-    def fail(*a, **k):
-        raise AssertionError("cache should have been reused")
-
-    monkeypatch.setattr(cache_mod, "extract_faces", fail)
-    second = open_dataset("csv", dataset_csv, 16, cache_dir=tmp_path / "caches", progress=False)
-    assert second.path == first.path and len(second) == 12
-    monkeypatch.undo()
-    other = open_dataset("csv", dataset_csv, 24, cache_dir=tmp_path / "caches", progress=False)
-    assert other.path != first.path and other.image_size == 24
-
-
-def test_open_dataset_synthetic_in_memory():
-    cache = open_dataset("synthetic", None, 32, n_identities=3, clips_per_identity=1,
-                         frames_per_clip=2)
-    assert cache.images.shape == (6, 32, 32, 3) and cache.table.identity.nunique() == 3
-    assert cache.path is None
-
-
-def test_default_cache_root(tmp_path, monkeypatch):
-    monkeypatch.delenv("ELIM_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "labels.csv").write_text("x")
-    assert default_cache_root(raw / "labels.csv") == raw / ".elim_cache"
-    assert default_cache_root(raw) == raw / ".elim_cache"
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)  # read-only folder (also respected when running as root)
-    try:
-        assert default_cache_root(ro) == tmp_path / "xdg" / "elim"
-    finally:
-        ro.chmod(0o755)
-    monkeypatch.setenv("ELIM_CACHE_DIR", str(tmp_path / "env"))
-    assert default_cache_root(raw) == tmp_path / "env"
 
 
 def test_nothing_to_cache_is_a_clear_error(tmp_path):

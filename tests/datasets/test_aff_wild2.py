@@ -11,8 +11,8 @@ from layouts import AW2Video, aw2_label, make_aff_wild2
 
 from elim.data.records import BOX_COLUMNS, validate_records
 from elim.datasets import read_dataset
-from elim.datasets._common import read_numeric_lines
 from elim.datasets.aff_wild2 import read
+from elim.datasets.files import read_numeric_lines
 from elim.errors import DataError
 
 

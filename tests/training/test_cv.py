@@ -11,7 +11,7 @@ import yaml
 from elim.cli import main
 from elim.data.splits import groups_of
 from elim.errors import ElimError
-from elim.runs import read_json
+from elim.runs import fingerprint, read_json
 from elim.training import cv as cv_module
 from elim.training.cv import cross_validate, fold_splits
 
@@ -45,6 +45,10 @@ def test_cross_validate_writes_both_methods_and_resumes(tmp_path, tiny_cache, ti
     md = (out / "cv.md").read_text()
     assert "| baseline |" in md and "| elim |" in md
     assert len(list((out / "results").glob("*.json"))) == 6
+    meta = read_json(out / "cv_config.json")  # a ResultStore: settings and their fingerprint
+    assert meta["fingerprint"] == fingerprint({k: v for k, v in meta.items() if k != "fingerprint"})
+    assert {read_json(f)["fingerprint"] for f in (out / "results").glob("*.json")} == {
+        meta["fingerprint"]}
     groups = groups_of(tiny_cache.table)
     for r in saved["runs"]:
         stored = read_json(out / "results" / f"{r['method']}-seed0-fold{r['fold']}.json")

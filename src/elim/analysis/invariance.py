@@ -1,4 +1,4 @@
-"""Identity invariance, measured.
+"""Identity invariance, measured: two numbers on feature arrays, and both on trained runs.
 
 The paper shows identity invariance only qualitatively (t-SNE, Fig. 4). Two numbers make it
 comparable across runs:
@@ -10,13 +10,42 @@ comparable across runs:
   different identities, divided by the mean distance between samples of one identity whose
   labels differ. Below 1, expression dominates identity in feature space; lower is more
   identity-invariant.
+
+:func:`measure_invariance` (``elim analyze invariance``) applies both to trained runs on the
+same faces for every run (by default the first run's test identities, i.e. people never seen
+in training): features z = f_φ(x) from :meth:`elim.evaluation.RunData.infer`, probe folds that
+keep each ``group`` (clip / sequence / identity × label) on one side, and the run's CCC on those
+faces, so invariance is read next to accuracy. ``pixels=True`` adds the same two measures on the
+raw input pixels (the run's preprocessing), a reference for how much identity the faces
+themselves give away. :func:`invariance_markdown` renders the result (``invariance.md``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from elim.analysis.markdown import results_page
+from elim.errors import ElimError
+
+if TYPE_CHECKING:  # the array measures need neither torch nor a run
+    import pandas as pd
+
+    from elim.evaluation import RunData
+
+__all__ = [
+    "GROUP_COLUMNS",
+    "DistanceRatio",
+    "ProbeResult",
+    "distance_ratio",
+    "identity_probe",
+    "invariance_markdown",
+    "measure_invariance",
+    "probe_groups",
+]
 
 
 @dataclass
@@ -148,3 +177,105 @@ def distance_ratio(
         n_pairs_same_label=int(cross_same.sum()),
         n_pairs_other_label=int(within_other.sum()),
     )
+
+
+# ------------------------------------------------------------------ on trained runs
+#: columns naming a video clip or sequence, used (in this order) by ``groups="auto"``
+GROUP_COLUMNS = ("clip", "sequence", "video")
+
+
+def probe_groups(table: pd.DataFrame, how: str = "auto") -> np.ndarray | None:
+    """Probe fold groups for the rows of ``table``.
+
+    ``auto``: the first of :data:`GROUP_COLUMNS` present, else ``label``; ``label``: faces of
+    one identity with the same (valence, arousal) — one CK+ sequence; ``none``: no grouping
+    (near-duplicate frames may then sit on both sides of a fold); any other value: that column.
+    """
+    if how == "none":
+        return None
+    if how == "auto":
+        how = next((c for c in GROUP_COLUMNS if c in table.columns), "label")
+    if how == "label":
+        return (table["valence"].map("{:.6f}".format) + ","
+                + table["arousal"].map("{:.6f}".format)).to_numpy()
+    if how not in table.columns:
+        raise ElimError(f"--groups {how!r}: no such column (columns: {', '.join(table.columns)})")
+    return table[how].astype(str).to_numpy()
+
+
+def _pixels(run: RunData) -> np.ndarray:
+    """The preprocessed input images of the run's faces, flattened (N, 3·S·S)."""
+    import torch
+
+    images = torch.from_numpy(np.asarray(run.cache.images[run.indices]))
+    return run.preprocess(images).flatten(1).double().numpy()
+
+
+def _measures(features: np.ndarray, table: pd.DataFrame, labels: np.ndarray,
+              groups: np.ndarray | None, n_folds: int, same_tol: float, other_min: float,
+              seed: int) -> dict[str, Any]:
+    ids = table["identity"].astype(str).to_numpy()
+    try:
+        probe = identity_probe(features, ids, n_folds=n_folds, seed=seed, groups=groups)
+        ratio = distance_ratio(features, ids, labels, same_tol=same_tol, other_min=other_min)
+    except ValueError as err:  # too few identities / pairs among these faces
+        raise ElimError(f"{err}; use more faces (--split all) or other --groups/--same-tol") \
+            from None
+    return {"probe": probe.to_dict(), "distance_ratio": ratio.to_dict()}
+
+
+def measure_invariance(
+    runs: Sequence[RunData],
+    *,
+    n_folds: int = 5,
+    groups: str = "auto",
+    same_tol: float = 0.05,
+    other_min: float = 0.25,
+    seed: int = 0,
+    pixels: bool = False,
+) -> dict[str, Any]:
+    """Invariance measures of every run on the faces of ``runs[0]``; returns a JSON-able dict."""
+    from elim.evaluation import run_labels
+    from elim.metrics import va_metrics
+    from elim.runs.provenance import environment
+
+    data = runs[0]
+    table = data.table
+    grp = probe_groups(table, groups)
+    rows = []
+    labels = None
+    for label, run in zip(run_labels(runs), runs):
+        ex = run.infer()
+        labels = ex.labels
+        rows.append({"name": label, "run": str(run.run_dir),
+                     "method": run.run_config.get("train", {}).get("method"),
+                     "ccc_mean": va_metrics(ex.predictions, ex.labels)["ccc_mean"],
+                     **_measures(ex.features, table, ex.labels, grp, n_folds, same_tol,
+                                 other_min, seed)})
+    if pixels:
+        rows.append({"name": "input pixels", "run": None, "method": None, "ccc_mean": None,
+                     **_measures(_pixels(data), table, labels, grp, n_folds, same_tol,
+                                 other_min, seed)})
+    return {
+        "dataset": data.config.data.dataset, "root": data.config.data.root, "split": data.split,
+        "faces": len(table), "identities": int(table["identity"].nunique()),
+        "groups": groups, "n_folds": n_folds, "same_tol": same_tol, "other_min": other_min,
+        "rows": rows, "environment": environment(),
+    }
+
+
+def invariance_markdown(result: dict[str, Any]) -> str:
+    """One row per run: probe accuracy ± std (chance), distance ratio, CCC."""
+    title = (f"Identity invariance: {result['dataset']} {result['split']} faces "
+             f"({result['faces']} faces, {result['identities']} identities)")
+    note = ("Identity probe: accuracy of a linear classifier predicting the identity from the "
+            f"features ({result['n_folds']}-fold, groups: {result['groups']}); lower = more "
+            "invariant. Distance ratio: mean feature distance of same-label pairs of different "
+            "identities / of different-label pairs of one identity; lower = more invariant.")
+    columns = ("features", "identity probe acc.", "chance", "probed ids", "distance ratio",
+               "CCC (mean)")
+    rows = [(r["name"], f"{r['probe']['accuracy']:.3f} ± {r['probe']['accuracy_std']:.3f}",
+             f"{r['probe']['chance']:.3f}", str(r["probe"]["n_identities"]),
+             f"{r['distance_ratio']['ratio']:.3f}",
+             "—" if r["ccc_mean"] is None else f"{r['ccc_mean']:.3f}") for r in result["rows"]]
+    return "\n".join(results_page(title, note, columns, rows)) + "\n"

@@ -1,4 +1,5 @@
-"""A small Markdown → HTML converter for the reports this package writes.
+"""The Markdown of results pages (:func:`results_page`) and a small Markdown → HTML converter
+for the reports this package writes.
 
 It handles exactly what the analysis modules emit: ``#`` headings, paragraphs, ``-`` lists,
 pipe tables, fenced code blocks, ``<details>`` blocks passed through, inline ``code`` and
@@ -11,12 +12,24 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["data_uri", "to_html"]
+__all__ = ["data_uri", "results_page", "to_html"]
 
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def results_page(title: str, note: str, columns: Sequence[str],
+                 rows: Iterable[Sequence[str]]) -> list[str]:
+    """Lines of a results page: ``# title``, the ``note`` paragraph, then a pipe table."""
+    return [f"# {title}", "", note, "", _row(columns), "|" + "---|" * len(columns),
+            *(_row(r) for r in rows)]
 
 
 def data_uri(path: str | Path) -> str:

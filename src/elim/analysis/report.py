@@ -5,7 +5,9 @@ Each path given is recognised by what it holds:
 * a run directory (``config.json`` + ``model.safetensors``) — val/test metrics, training
   curves from its CSV log, configuration and recorded versions;
 * a cross-validation folder (``cv.json``), an ablation (``ablation.json``), an identity study
-  (``study.json``), an invariance measurement (``invariance.json``) — their tables;
+  (``study.json``), an invariance measurement (``invariance.json``) — the tables the command
+  wrote beside its JSON (``cv.md``, ``ablation.md``, ``study.md``, ``invariance.md``), with the
+  settings and environment recorded in the JSON;
 * a folder of figures (PNG files, e.g. from ``elim plot``).
 
 PNG files directly inside any of these folders are shown too. ``report.md`` links the figures
@@ -21,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from elim.analysis.environment import environment
 from elim.analysis.markdown import to_html
 from elim.errors import DataError, ElimError
 from elim.runs import read_json
+from elim.runs.provenance import environment
 
 __all__ = ["KINDS", "build_report", "detect"]
 
@@ -65,6 +67,17 @@ def detect(path: str | Path) -> str:
         f"{path}: not a run directory, cv/ablation/study/invariance folder or figures folder; "
         "pass folders written by elim train / cv / ablate / study / analyze / plot"
     )
+
+
+def _tables(path: Path, kind: str) -> Path:
+    """The Markdown tables written beside the results JSON of ``kind`` (``cv.md`` …)."""
+    folder = path if path.is_dir() else path.parent
+    marker = {k: m for m, k in KINDS}[kind]
+    tables = (folder / marker).with_suffix(".md")
+    if not tables.is_file():
+        raise DataError(f"{tables}: missing beside {marker}; rerun the command that wrote "
+                        f"{folder} (it writes both)")
+    return tables
 
 
 def _demote(markdown: str, levels: int = 1) -> str:
@@ -141,13 +154,13 @@ class _Builder:
         self.pngs(path)
 
     def results(self, path: Path, kind: str) -> None:
-        folder = path if path.is_dir() else path.parent
-        marker = {k: m for m, k in KINDS}[kind]
-        result = read_json(folder / marker)
+        tables = _tables(path, kind)
+        folder = tables.parent
+        result = read_json(tables.with_suffix(".json"))
         title = {"cv": "Cross-validation", "ablation": "OT ablation (Table 4)",
                  "study": "Number of training identities (Fig. 6)",
                  "invariance": "Identity invariance"}[kind]
-        text = _demote(self._markdown(kind, result, folder))
+        text = _demote(tables.read_text())
         if not text.startswith("## "):
             text = f"## {title}\n\n{text}"
         head, _, rest = text.partition("\n")
@@ -159,24 +172,6 @@ class _Builder:
         if settings:
             self.parts.append(_details("settings", _json(settings)))
         self.pngs(folder)
-
-    @staticmethod
-    def _markdown(kind: str, result: dict[str, Any], folder: Path) -> str:
-        if kind == "cv":
-            from elim.training.cv import cv_markdown
-
-            return cv_markdown(result)
-        if kind == "ablation":
-            from elim.analysis.ablation import ablation_markdown
-
-            return ablation_markdown(result)
-        if kind == "study":
-            from elim.analysis.identities import study_markdown
-
-            return study_markdown(result)
-        from elim.analysis.measure import invariance_markdown
-
-        return invariance_markdown(result)
 
     def figures(self, path: Path) -> None:
         self.parts.append(f"## Figures: `{path.name}`")
@@ -190,6 +185,9 @@ def build_report(paths: Sequence[str | Path], out: str | Path, title: str = "eli
     if out.suffix.lower() not in (".html", ".htm"):
         out = out.with_suffix(".html")
     kinds = [(Path(p), detect(p)) for p in paths]  # check every path before writing anything
+    for path, kind in kinds:
+        if kind not in ("run", "figures"):
+            _tables(path, kind)
     md_path = out.with_suffix(".md")
     md_path.parent.mkdir(parents=True, exist_ok=True)
     b = _Builder(md_path)

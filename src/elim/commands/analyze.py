@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-#: :data:`elim.analysis.measure.GROUP_COLUMNS`, kept here so that building the CLI stays light
+#: :data:`elim.analysis.invariance.GROUP_COLUMNS`, kept here so that building the CLI stays light
 GROUP_COLUMNS = ("clip", "sequence", "video")
 
 
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from elim.analysis.measure import invariance_markdown, measure_invariance
+    from elim.analysis.invariance import invariance_markdown, measure_invariance
     from elim.commands.plot import load_runs_from_args
     from elim.fileio import write_json
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from elim.data.cache import DEFAULT_MARGIN
+from elim.data.crop import DEFAULT_MARGIN
 from elim.errors import DataError
 
 

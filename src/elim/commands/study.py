@@ -17,8 +17,8 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
-#: the methods of :data:`elim.analysis.identities.METHODS` (kept here so that building the
-#: CLI does not import the analysis modules; a test keeps the two equal)
+#: the methods of :data:`elim.studies.identities.METHODS` (kept here so that building the
+#: CLI does not import the study modules; a test keeps the two equal)
 METHOD_NAMES = ("elim", "elim-no-va", "elim-main-only", "baseline")
 
 
@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from elim.analysis.identities import run_identity_study
     from elim.commands.train import config_from_args
+    from elim.studies.identities import run_identity_study
 
     config = config_from_args(args, default_preset="ck_plus")
     result = run_identity_study(config, args.out, fractions=args.fractions,

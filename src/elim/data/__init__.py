@@ -1,2 +1,2 @@
 """Data plumbing: records, decoding (io), face crops, the uint8 face cache (cache, extract,
-arrays), transforms, the torch dataset, the identity batch sampler and group splits."""
+shards), transforms, the torch dataset, the identity batch sampler and group splits."""

@@ -15,6 +15,8 @@ Builds are resumable: a rerun with the same records, image size and margin keeps
 whose markers match and processes the rest, giving the same files as an uninterrupted build.
 The *fingerprint* hashes the record table, the size and modification time of every source
 file, the image size, the margin and the cache format, so any change starts a fresh build.
+It is computed once per build, by :func:`plan_cache` (the records themselves were validated
+once, when their :class:`elim.data.records.ReadResult` was made).
 """
 
 from __future__ import annotations
@@ -35,18 +37,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elim.data.arrays import ShardedArray, pack_memmap, unpack_memmap
+from elim.data.crop import DEFAULT_MARGIN
 from elim.data.extract import LazyDetector, VideoPool, detect_mask, extract_faces
 from elim.data.io import MAX_PIXELS
-from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport, validate_records
+from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport
+from elim.data.shards import ShardedArray, pack_memmap, unpack_memmap
 from elim.errors import DataError
 from elim.fileio import atomic_write_bytes, write_json
 
 FORMAT = "elim-face-cache"
 FORMAT_VERSION = 1
-#: Default margin around a face box: the square's side is max(w, h) · 1.2. Faces given as
-#: whole images (no box) are centre-cropped without margin.
-DEFAULT_MARGIN = 0.2
 META = "cache.json"
 INDEX_PARQUET = "index.parquet"
 INDEX_CSV = "index.csv"
@@ -113,8 +113,8 @@ class FaceCache:
         table = table.copy()
         if "path" not in table.columns:
             table["path"] = [f"array:{i}" for i in range(len(table))]
-        table = validate_records(table, source="in-memory records")
-        return cls(images, table, int(images.shape[1]), dict(meta or {}))
+        records = ReadResult(table, source="in-memory records").records
+        return cls(images, records, int(images.shape[1]), dict(meta or {}))
 
     @classmethod
     def load(cls, directory: str | Path) -> FaceCache:
@@ -325,18 +325,117 @@ def default_shard_size(image_size: int) -> int:
     return int(max(64, min(4096, _SHARD_BYTES // (3 * image_size * image_size))))
 
 
-def build_cache(
-    read_result: ReadResult,
-    out_dir: str | Path,
-    image_size: int,
-    margin: float = DEFAULT_MARGIN,
-    progress: bool = True,
-    workers: int = 0,
-    *,
-    dataset: str = "",
-    shard_size: int | None = None,
-    max_pixels: int | None = MAX_PIXELS,
-) -> FaceCache:
+@dataclass(frozen=True)
+class CachePlan:
+    """What a cache is built from, and its fingerprint, computed once (:func:`plan_cache`).
+
+    ``read_result`` holds records already validated (:class:`ReadResult` checks them when it
+    is made); ``fingerprint`` is :func:`records_fingerprint` of them with ``image_size`` and
+    ``margin``: it names the cache folder of :func:`elim.datasets.open_dataset` and decides
+    whether a folder's shards are reused.
+    """
+
+    read_result: ReadResult
+    image_size: int
+    margin: float
+    fingerprint: str
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return self.read_result.records
+
+    @property
+    def source(self) -> str:
+        return self.read_result.source or "records"
+
+    def build(
+        self,
+        out_dir: str | Path,
+        progress: bool = True,
+        workers: int = 0,
+        *,
+        dataset: str = "",
+        shard_size: int | None = None,
+        max_pixels: int | None = MAX_PIXELS,
+    ) -> FaceCache:
+        """Build (resume, or reuse) the cache under ``out_dir``; see :func:`build_cache`.
+
+        Parameters
+        ----------
+        out_dir
+            The cache folder (created; another build's files in it are replaced).
+        progress
+            Show a progress bar.
+        workers
+            Decoding threads (> 1: that many).
+        dataset
+            The dataset's name, recorded in ``cache.json``.
+        shard_size
+            Faces per shard (default :func:`default_shard_size`).
+        max_pixels
+            Larger images are skipped as ``too_large`` (checked before decoding).
+        """
+        records, fingerprint, image_size = self.records, self.fingerprint, self.image_size
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+
+        meta = _read_meta(out)
+        if meta is not None and meta["fingerprint"] == fingerprint:
+            try:
+                return FaceCache.load(out)
+            except DataError:
+                pass  # unfinished or damaged: resume below
+        if meta is not None and meta["fingerprint"] != fingerprint:
+            _remove_own_files(out)  # another build's cache: drop its index first, then its shards
+        else:
+            for name in (INDEX_PARQUET, INDEX_CSV):
+                (out / name).unlink(missing_ok=True)
+
+        shard_size = int(shard_size or default_shard_size(image_size))
+        n = len(records)
+        n_shards = math.ceil(n / shard_size)
+        detector = LazyDetector()
+        videos = VideoPool(size=max(workers, 1) + 2, max_pixels=max_pixels)
+        from tqdm.auto import tqdm
+
+        desc = f"caching {dataset or Path(self.source).name}"
+        with tqdm(total=n, desc=desc, unit="face", disable=None if progress else True) as pbar:
+            try:
+                for k in range(n_shards):
+                    start, stop = k * shard_size, min(n, (k + 1) * shard_size)
+                    if _read_marker(out, k, fingerprint, start, stop, image_size) is not None:
+                        pbar.update(stop - start)
+                        continue
+                    faces, marker = extract_faces(
+                        records, start, stop, image_size, self.margin, detector, workers,
+                        videos, pbar
+                    )
+                    marker = {"fingerprint": fingerprint, "shard": k, **marker}
+                    _write_shard(out, k, faces, marker)
+            finally:
+                videos.close()
+        _remove_own_files(out, keep_below=n_shards)
+        return _finish(out, self, n_shards, dataset, shard_size)
+
+
+def plan_cache(read_result: ReadResult, image_size: int, margin: float = DEFAULT_MARGIN
+               ) -> CachePlan:
+    """Fingerprint the records of ``read_result`` for a cache of ``image_size`` px faces.
+
+    DataError when the image size is below 8 pixels or there is no record to cache.
+    """
+    if image_size < 8:
+        raise DataError(f"image size must be at least 8 pixels, got {image_size}")
+    records = read_result.records
+    if len(records) == 0:
+        raise DataError(f"{read_result.source or 'records'}: no records to cache "
+                        f"({read_result.skipped.summary()})")
+    return CachePlan(read_result, int(image_size), float(margin),
+                     records_fingerprint(records, image_size, margin))
+
+
+def build_cache(read_result: ReadResult, out_dir: str | Path, image_size: int,
+                margin: float = DEFAULT_MARGIN, **options: Any) -> FaceCache:
     """Decode, crop and store every record of ``read_result`` under ``out_dir``.
 
     Each file is decoded once (video frames in one sequential pass); faces are cropped with
@@ -345,70 +444,19 @@ def build_cache(
     the image and images where the detector finds no face are skipped and counted. Records
     with ``detect=True`` and no box use ``elim.detection.detect_largest``; without it, the
     whole image is used and counted under ``notes['no_detector']``. An existing cache with
-    the same fingerprint is reused; an interrupted one is resumed. ``workers`` > 1 decodes
-    with that many threads.
+    the same fingerprint is reused; an interrupted one is resumed.
+
+    ``options`` are those of :meth:`CachePlan.build` (``progress``, ``workers`` decoding
+    threads, ``dataset`` name, ``shard_size``, ``max_pixels``): this is
+    ``plan_cache(read_result, image_size, margin).build(out_dir, **options)``.
     """
-    if image_size < 8:
-        raise DataError(f"image size must be at least 8 pixels, got {image_size}")
-    source = read_result.source or "records"
-    records = validate_records(read_result.records, source=source)
-    if len(records) == 0:
-        raise DataError(f"{source}: no records to cache ({read_result.skipped.summary()})")
-    fingerprint = records_fingerprint(records, image_size, margin)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
-    meta = _read_meta(out)
-    if meta is not None and meta["fingerprint"] == fingerprint:
-        try:
-            return FaceCache.load(out)
-        except DataError:
-            pass  # unfinished or damaged: resume below
-    if meta is not None and meta["fingerprint"] != fingerprint:
-        _remove_own_files(out)  # another build's cache: drop its index first, then its shards
-    else:
-        for name in (INDEX_PARQUET, INDEX_CSV):
-            (out / name).unlink(missing_ok=True)
-
-    shard_size = int(shard_size or default_shard_size(image_size))
-    n = len(records)
-    n_shards = math.ceil(n / shard_size)
-    detector = LazyDetector()
-    videos = VideoPool(size=max(workers, 1) + 2, max_pixels=max_pixels)
-    from tqdm.auto import tqdm
-
-    desc = f"caching {dataset or Path(source).name}"
-    with tqdm(total=n, desc=desc, unit="face", disable=None if progress else True) as pbar:
-        try:
-            for k in range(n_shards):
-                start, stop = k * shard_size, min(n, (k + 1) * shard_size)
-                if _read_marker(out, k, fingerprint, start, stop, image_size) is not None:
-                    pbar.update(stop - start)
-                    continue
-                faces, marker = extract_faces(
-                    records, start, stop, image_size, margin, detector, workers, videos, pbar
-                )
-                marker = {"fingerprint": fingerprint, "shard": k, **marker}
-                _write_shard(out, k, faces, marker)
-        finally:
-            videos.close()
-    _remove_own_files(out, keep_below=n_shards)
-    return _finish(out, records, read_result, fingerprint, n_shards, image_size, margin, dataset,
-                   shard_size)
+    return plan_cache(read_result, image_size, margin).build(out_dir, **options)
 
 
-def _finish(
-    out: Path,
-    records: pd.DataFrame,
-    read_result: ReadResult,
-    fingerprint: str,
-    n_shards: int,
-    image_size: int,
-    margin: float,
-    dataset: str,
-    shard_size: int,
-) -> FaceCache:
+def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size: int
+            ) -> FaceCache:
     """Assemble the index from the shard markers; write cache.json, then the index."""
+    records, read_result = plan.records, plan.read_result
     kept: list[int] = []
     boxes: list[Any] = []
     skipped, notes = SkipReport(), SkipReport()
@@ -437,9 +485,9 @@ def _finish(
         "version": FORMAT_VERSION,
         "dataset": dataset,
         "source": read_result.source,
-        "image_size": int(image_size),
-        "margin": float(margin),
-        "fingerprint": fingerprint,
+        "image_size": plan.image_size,
+        "margin": plan.margin,
+        "fingerprint": plan.fingerprint,
         "shard_size": shard_size,
         "counts": {
             "records": len(records),

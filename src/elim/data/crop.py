@@ -16,6 +16,8 @@ from elim.data.io import to_rgb3
 
 Box = tuple[float, float, float, float]
 
+DEFAULT_MARGIN = 0.25  # the one default crop margin
+
 
 def square_box(box: Sequence[float], margin: float = 0.0) -> Box:
     """Square with the centre of ``box`` and side ``max(w, h) · (1 + margin)``."""

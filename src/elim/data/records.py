@@ -18,8 +18,9 @@ x0,y0,x1,y1   no        face box in source pixels; missing -> the whole image is
 detect        no        True: find the box with the face detector when the cache is built
 ============  ========  ==============================================================
 
-Readers return a :class:`ReadResult`: the table plus a :class:`SkipReport` that counts every
-item left out and why, so that nothing is dropped silently.
+Readers return a :class:`ReadResult`: the table (validated when the result is made) plus a
+:class:`SkipReport` that counts every item left out and why, so that nothing is dropped
+silently.
 """
 
 from __future__ import annotations
@@ -86,11 +87,19 @@ class SkipReport:
 
 @dataclass
 class ReadResult:
-    """What a dataset reader returns: the record table and what it skipped."""
+    """What a dataset reader returns: the record table and what it skipped.
+
+    ``records`` is checked and normalised once, when the result is made
+    (:func:`validate_records`; errors name ``source``), so the records of every reader meet the
+    contract above and nothing downstream (cache, splits, training) validates them again.
+    """
 
     records: pd.DataFrame
     skipped: SkipReport = field(default_factory=SkipReport)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        self.records = validate_records(self.records, source=self.source or "records")
 
 
 def validate_records(df: pd.DataFrame, source: str = "records") -> pd.DataFrame:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from elim.data.records import ReadResult, SkipReport
 from elim.datasets import register_dataset
-from elim.datasets._common import (
+from elim.datasets.files import (
     as_root,
     check_frame_step,
     find_dirs,

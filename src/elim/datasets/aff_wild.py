@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from elim.data.io import is_video
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport
 from elim.datasets import register_dataset
-from elim.datasets._common import as_root, check_frame_step, read_numeric_lines
+from elim.datasets.files import as_root, check_frame_step, frame_records, read_numeric_lines
 from elim.errors import DataError
 
 BOX_DIR_NAMES = ("bboxes", "bboxs")
@@ -301,19 +301,14 @@ def read(
     listings = [[numbered_files(d / vid) for d in box_dirs] for vid, _, _, _, box_dirs in jobs]
     if box_index_base is None:    # one numbering for the whole release
         box_index_base = 0 if any(0 in m for ls in listings for m in ls) else 1
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame | None] = []
     bar = tqdm(list(zip(jobs, listings)), desc="aff-wild videos", unit="video",
                disable=None if progress else True)
     for (vid, video, split, ann, _), box_files in bar:
         name = "val" if vid in held_out else split
-        table = _read_video(vid, video, name, ann, box_files, box_index_base, step,
-                            check_frame_count, skipped)
-        if table is not None and len(table):
-            parts.append(table)
-    if not parts:
-        raise DataError(f"aff-wild: no usable frame under {str(base)!r} ({skipped.summary()}); "
-                        f"{LAYOUT_HINT}")
-    records = pd.concat(parts, ignore_index=True)
+        parts.append(_read_video(vid, video, name, ann, box_files, box_index_base, step,
+                                 check_frame_count, skipped))
+    records = frame_records(parts, "aff-wild", base, skipped, LAYOUT_HINT)
     if set(records["split"]) == {"train"}:      # nothing held out: no split to impose
         records = records.drop(columns="split")
     return ReadResult(records=records, skipped=skipped, source=str(base))

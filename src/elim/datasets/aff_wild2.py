@@ -29,10 +29,11 @@ from tqdm.auto import tqdm
 
 from elim.data.records import ReadResult, SkipReport
 from elim.datasets import register_dataset
-from elim.datasets._common import (
+from elim.datasets.files import (
     as_root,
     check_frame_step,
     find_dirs,
+    frame_records,
     frames_by_number,
     read_numeric_lines,
 )
@@ -194,7 +195,7 @@ def read(
         raise DataError(f"aff-wild2: no <video>.txt annotation file in "
                         f"{', '.join(str(d) for d in split_dirs.values())}; {LAYOUT_HINT}")
     skipped = SkipReport()
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame | None] = []
     seen: dict[str, str] = {}
     for split, label_file in tqdm(files, desc="aff-wild2 videos", unit="video",
                                   disable=None if progress else True):
@@ -202,11 +203,6 @@ def read(
             raise DataError(f"aff-wild2: video {label_file.stem!r} is annotated in both "
                             f"{seen[label_file.stem]} and {split}; remove one annotation file")
         seen[label_file.stem] = split
-        table = _read_video(label_file, folders.get(label_file.stem), split, step, skipped)
-        if table is not None and len(table):
-            parts.append(table)
-    if not parts:
-        raise DataError(f"aff-wild2: no usable frame under {str(base)!r} ({skipped.summary()}); "
-                        f"{LAYOUT_HINT}")
-    records = pd.concat(parts, ignore_index=True)
+        parts.append(_read_video(label_file, folders.get(label_file.stem), split, step, skipped))
+    records = frame_records(parts, "aff-wild2", base, skipped, LAYOUT_HINT)
     return ReadResult(records=records, skipped=skipped, source=str(base))

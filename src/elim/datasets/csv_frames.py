@@ -37,7 +37,6 @@ from elim.data.records import (
     REQUIRED_COLUMNS,
     ReadResult,
     SkipReport,
-    validate_records,
 )
 from elim.datasets import register_dataset
 from elim.errors import DataError
@@ -236,5 +235,4 @@ def read(
             missing_file[i] = not exists[p]
         drop(missing_file, "missing_file", raw_paths)
 
-    records = validate_records(out[keep].reset_index(drop=True), source=str(path))
-    return ReadResult(records, skipped, source=str(path))
+    return ReadResult(out[keep].reset_index(drop=True), skipped, source=str(path))

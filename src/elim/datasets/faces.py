@@ -2,8 +2,9 @@
 
 :func:`open_dataset` is the one entry point from a dataset name and root to a
 :class:`elim.data.cache.FaceCache`: it dispatches to the registered reader
-(:func:`elim.datasets.read_dataset`), validates and fingerprints the records once, and builds (or
-reuses) the cache folder with :func:`elim.data.cache.build_cache`.
+(:func:`elim.datasets.read_dataset`, whose :class:`elim.data.records.ReadResult` holds validated
+records), fingerprints them once (:func:`elim.data.cache.plan_cache`), and builds (or reuses)
+the cache folder named after that fingerprint.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from elim.data.cache import DEFAULT_MARGIN, FaceCache, build_cache, records_fingerprint
-from elim.data.records import ReadResult, validate_records
+from elim.data.cache import FaceCache, plan_cache
+from elim.data.crop import DEFAULT_MARGIN
 from elim.datasets.registry import read_dataset
 from elim.errors import DataError
 
@@ -77,25 +78,14 @@ def open_dataset(
                 "options": {k: v for k, v in reader_options.items()}}
         return FaceCache.from_arrays(images, table, meta)
     result = read_dataset(name, root, **reader_options)
-    records = validate_records(result.records, source=result.source or name)
-    if len(records) == 0:
-        raise DataError(f"{result.source or root}: no usable records ({result.skipped.summary()})")
-    fingerprint = records_fingerprint(records, image_size, margin)
+    plan = plan_cache(result, image_size, margin)
     parent = Path(cache_dir) if cache_dir is not None else default_cache_root(root)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    target = parent / f"{safe}-{int(image_size)}-{fingerprint[:12]}"
-    cache = build_cache(
-        ReadResult(records, result.skipped, result.source),
-        target,
-        image_size,
-        margin,
-        progress=progress,
-        workers=workers,
-        dataset=name,
-    )
+    target = parent / f"{safe}-{int(image_size)}-{plan.fingerprint[:12]}"
+    cache = plan.build(target, progress=progress, workers=workers, dataset=name)
     if len(cache) == 0:
         raise DataError(
-            f"{result.source or root}: none of the {len(records)} record(s) gave a face "
+            f"{result.source or root}: none of the {len(plan.records)} record(s) gave a face "
             f"({cache.skipped.summary()}); check the image files"
         )
     return cache

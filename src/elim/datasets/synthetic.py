@@ -294,6 +294,6 @@ def read(root: str | os.PathLike | None = None, **options) -> ReadResult:
         base = Path(result.source).parent.absolute()
         table.index = [os.path.normpath(base / p) for p in table["path"]]
         table = table[~table.index.duplicated()]
-        records = result.records.join(table[extra], on="path")
-        result = ReadResult(records, result.skipped, result.source)
+        # extra columns only: the records validated by the csv reader stay valid
+        result.records = result.records.join(table[extra], on="path")
     return result

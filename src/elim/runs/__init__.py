@@ -5,7 +5,9 @@
   the safe reading of training checkpoints for ``--resume``;
 - :mod:`elim.runs.config` — ``run_config``, the one writer of a run's ``config.json``;
 - :mod:`elim.runs.results` — ``ResultStore``: one JSON file per finished job of a long study,
-  tagged with the settings' fingerprint (``elim cv``, ``elim ablate``, ``elim study``).
+  tagged with the settings' fingerprint (``elim cv``, ``elim ablate``, ``elim study``);
+- :mod:`elim.runs.provenance` — ``environment()``: the software and machine, recorded next to
+  the results of studies and analyses.
 """
 
 from elim.runs.config import default_run_dir, run_config
@@ -19,7 +21,7 @@ from elim.runs.layout import (
     rank_log_path,
     resume_checkpoint_path,
 )
-from elim.runs.results import ResultStore, config_settings, fingerprint
+from elim.runs.results import RESULTS, ResultStore, config_settings, fingerprint, result_path
 from elim.runs.store import (
     latest_checkpoint,
     load_config,
@@ -34,6 +36,7 @@ __all__ = [
     "CONFIG",
     "LOGS",
     "METRICS",
+    "RESULTS",
     "SPLITS",
     "WEIGHTS",
     "ResultStore",
@@ -46,6 +49,7 @@ __all__ = [
     "load_training_checkpoint",
     "rank_log_path",
     "read_json",
+    "result_path",
     "resume_checkpoint_path",
     "run_config",
     "save_run",

@@ -1,6 +1,6 @@
 """Resumable result folders: one JSON file per finished job, tagged with the settings' fingerprint.
 
-A long study (ablation grid, identity study) writes each job's result as soon as it ends
+A long study (cross-validation, ablation grid, identity study) writes each job's result as soon as it ends
 (atomically, :func:`elim.fileio.write_json`), so the same command rerun after an interruption only
 does the jobs that are missing. A folder started with other settings is refused rather than mixed.
 """
@@ -16,7 +16,10 @@ from typing import Any
 from elim.errors import ElimError
 from elim.fileio import read_json, write_json
 
-__all__ = ["ResultStore", "config_settings", "fingerprint"]
+__all__ = ["RESULTS", "ResultStore", "config_settings", "fingerprint", "result_path"]
+
+#: the folder of a result folder's per-job JSON files
+RESULTS = "results"
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
@@ -40,6 +43,11 @@ def config_settings(config: Any, **varied: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def result_path(root: str | Path, job: str) -> Path:
+    """Where the result of ``job`` is stored: ``<root>/results/<job>.json``."""
+    return Path(root) / RESULTS / f"{job}.json"
+
+
 class ResultStore:
     """``<root>/<meta_name>`` holds the settings; ``<root>/results/<job>.json`` one result each."""
 
@@ -57,7 +65,7 @@ class ResultStore:
         write_json(meta, {"fingerprint": self.fingerprint, **settings})
 
     def path(self, job: str) -> Path:
-        return self.root / "results" / f"{job}.json"
+        return result_path(self.root, job)
 
     def get(self, job: str) -> dict[str, Any] | None:
         """The stored result of ``job`` when it was made with these settings, else ``None``."""

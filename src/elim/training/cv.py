@@ -9,17 +9,16 @@ identity is used for training, and no test information picks anything. With
 (seeded by ``fold_seed`` and the fold, so the same for every method and seed) and the epoch with
 the best validation CCC is tested.
 
-Every fit writes ``results/<method>-seed<s>-fold<k>.json`` atomically as soon as it finishes,
-so an interrupted CV restarted with the same arguments and ``out_dir`` redoes only the missing
-fits. ``cv_config.json`` records the settings; a different setting in the same folder is
-refused rather than mixed. The summary goes to ``cv.json`` and ``cv.md``.
+The folder is a :class:`elim.runs.ResultStore`: every fit writes
+``results/<method>-seed<s>-fold<k>.json`` atomically as soon as it finishes, so an interrupted
+CV restarted with the same arguments and ``out_dir`` redoes only the missing fits;
+``cv_config.json`` records the settings, and a folder holding other settings is refused rather
+than mixed. The summary goes to ``cv.json`` and ``cv.md``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,11 +32,11 @@ from elim.data.splits import Splits, group_kfold, group_split, groups_of
 from elim.errors import ElimError
 from elim.fileio import write_json
 from elim.metrics import aggregate, format_metrics_table
-from elim.runs import read_json, run_config
+from elim.runs import ResultStore, config_settings
 from elim.training.data import open_cache
 from elim.training.fit import fit
 
-__all__ = ["cross_validate", "cv_markdown", "fold_splits"]
+__all__ = ["cross_validate", "cv_markdown", "fit_job", "fold_splits"]
 
 SUMMARY_KEYS = ("rmse_v", "rmse_a", "sagr_v", "sagr_a", "pcc_v", "pcc_a", "ccc_v", "ccc_a",
                 "ccc_mean")
@@ -59,10 +58,6 @@ def fold_splits(
     return out
 
 
-def _fingerprint(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-
-
 _WORKER: dict[str, Any] = {}
 
 
@@ -75,23 +70,25 @@ def _init_worker(threads: int | None, cache: FaceCache | None) -> None:
     _WORKER["cache"] = cache
 
 
-def _fit_one(cfg: Config, split: Splits, fit_dir: Path | None, fingerprint: str, fold: int,
+def _fit_one(cfg: Config, split: Splits, fit_dir: Path | None, fold: int,
              test_groups: list[str]) -> dict[str, Any]:
-    """One CV fit → the record stored in ``results/<method>-seed<s>-fold<k>.json``."""
+    """One CV fit → the result stored as job :func:`fit_job` of the folder."""
     if fit_dir is not None and fit_dir.exists():
         shutil.rmtree(fit_dir)  # logs of an interrupted attempt of this same fit
     res = fit(cfg, fit_dir, cache=_WORKER["cache"], splits=split, lean=True, save=False)
     m = res.metrics
     return {
-        "fingerprint": fingerprint, "method": cfg.train.method, "seed": cfg.seed, "fold": fold,
+        "method": cfg.train.method, "seed": cfg.seed, "fold": fold,
         "test": m["test"], "val": m.get("val"), "best_epoch": m["best_epoch"],
-        "epochs_run": m["epochs_run"], "seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"],
-        "sizes": m["sizes"], "test_groups": test_groups,
+        "epochs_run": m["epochs_run"], "steps": m.get("steps"),
+        "matching_seconds": m.get("matching_seconds"), "seconds": m["seconds"],
+        "cpu_seconds": m["cpu_seconds"], "sizes": m["sizes"], "test_groups": test_groups,
     }
 
 
-def _result_name(method: str, seed: int, fold: int) -> str:
-    return f"{method}-seed{seed}-fold{fold}.json"
+def fit_job(method: str, seed: int, fold: int) -> str:
+    """The job name of one fit: its result is ``results/<method>-seed<s>-fold<k>.json``."""
+    return f"{method}-seed{seed}-fold{fold}"
 
 
 def cross_validate(
@@ -127,54 +124,41 @@ def cross_validate(
     out = Path(out_dir)
     base = copy.deepcopy(config)
     base.validate()
-    settings = {
-        "config": {k: v for k, v in run_config(base).items() if k not in ("seed", "elim_version")},
-        "folds": int(folds), "fold_seed": int(fold_seed), "val_fraction": float(val_fraction),
-    }
-    settings["config"]["train"] = {k: v for k, v in settings["config"]["train"].items()
-                                   if k not in ("method", "progress")}
-    fingerprint = _fingerprint(settings)
-    meta_path = out / "cv_config.json"
-    if meta_path.is_file():
-        previous = read_json(meta_path)
-        if previous.get("fingerprint") != fingerprint:
-            raise ElimError(
-                f"{meta_path}: this folder holds a cross-validation with other settings; "
-                "pass another --out (or delete the folder) to start a new one"
-            )
-    write_json(meta_path, {"fingerprint": fingerprint, **settings})
+    settings = {"config": config_settings(base), "folds": int(folds),
+                "fold_seed": int(fold_seed), "val_fraction": float(val_fraction)}
+    store = ResultStore(out, settings, "cv_config.json", "cross-validation")
 
     if cache is None:
         cache = open_cache(base, progress=progress)
     splits = fold_splits(cache.table, folds, fold_seed, val_fraction)
-    results_dir = out / "results"
     groups = groups_of(cache.table)
     results: dict[tuple[str, int, int], dict[str, Any]] = {}
     todo = []
     for seed in seeds:
         for k in range(folds):
             for method in methods:
-                path = results_dir / _result_name(method, seed, k)
-                if path.is_file():
-                    stored = read_json(path)
-                    if stored.get("fingerprint") == fingerprint:
-                        results[(method, seed, k)] = stored
-                        continue
+                job = fit_job(method, seed, k)
+                stored = store.get(job)
+                if stored is not None:
+                    results[(method, seed, k)] = stored
+                    continue
                 cfg = copy.deepcopy(base)
                 cfg.train.method, cfg.seed, cfg.train.progress = method, seed, False
-                fit_dir = out / "fits" / path.stem if logs else None
+                fit_dir = out / "fits" / job if logs else None
                 test_groups = sorted(set(groups[splits[k].test].tolist()))
-                todo.append((path, (cfg, splits[k], fit_dir, fingerprint, k, test_groups)))
-    bar = tqdm(total=len(todo), desc="cv fits", unit="fit", disable=None if progress else True,
-               initial=0)
+                todo.append((job, (cfg, splits[k], fit_dir, k, test_groups)))
+
+    bar = tqdm(total=len(todo), desc="cv fits", unit="fit", disable=None if progress else True)
+
+    def done(job: str, record: dict[str, Any]) -> None:
+        results[(record["method"], record["seed"], record["fold"])] = store.put(job, record)
+        bar.set_postfix_str(job)
+        bar.update()
+
     if jobs <= 1 or len(todo) <= 1:
         _init_worker(None, cache)
-        for path, job in todo:
-            bar.set_postfix_str(path.stem)
-            record = _fit_one(*job)
-            write_json(path, record)
-            results[(record["method"], record["seed"], record["fold"])] = record
-            bar.update()
+        for job, args in todo:
+            done(job, _fit_one(*args))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -184,18 +168,14 @@ def cross_validate(
             max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(threads, cache),
         ) as pool:
-            futures = {pool.submit(_fit_one, *job): path for path, job in todo}
+            futures = {pool.submit(_fit_one, *args): job for job, args in todo}
             for future in as_completed(futures):
-                record = future.result()
-                write_json(futures[future], record)
-                results[(record["method"], record["seed"], record["fold"])] = record
-                bar.set_postfix_str(futures[future].stem)
-                bar.update()
+                done(futures[future], future.result())
     bar.close()
     _init_worker(None, None)
     summary = summarise(results, methods, seeds, folds)
     summary.update({"settings": settings, "dataset": base.data.dataset, "root": base.data.root,
-                    "n_faces": len(cache), "n_groups": len(np.unique(groups_of(cache.table)))})
+                    "n_faces": len(cache), "n_groups": len(np.unique(groups))})
     write_json(out / "cv.json", summary)
     (out / "cv.md").write_text(cv_markdown(summary))
     return summary

@@ -1,4 +1,10 @@
-"""Array views over memory-mapped shards, and pickling that re-maps instead of copying."""
+"""The shards of a face cache seen as one array.
+
+:class:`ShardedArray` is a read-only (N, …) view over several arrays (the memory-mapped
+``shard_NNNNN.npy`` files of :mod:`elim.data.cache`), indexed along its first axis;
+:func:`pack_memmap` / :func:`unpack_memmap` let a read-only memory map travel through pickle
+(DataLoader workers, spawned processes) as a file reference that is mapped again, not copied.
+"""
 
 from __future__ import annotations
 

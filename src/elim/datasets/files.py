@@ -1,16 +1,20 @@
-"""Helpers shared by the dataset readers: folder walks, frame numbering, numeric label files."""
+"""Reading the files of a published dataset layout, shared by the readers: the dataset root
+(:func:`as_root`), folder walks (:func:`find_dirs`), frames numbered by their file names
+(:func:`frames_by_number`, :func:`check_frame_step`), numeric label files
+(:func:`read_numeric_lines`) and the per-video tables joined into one (:func:`frame_records`)."""
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from elim.data.io import IMAGE_EXTENSIONS
+from elim.data.records import SkipReport
 from elim.errors import DataError
 
 
@@ -77,6 +81,20 @@ def as_root(root: str | Path | None, dataset: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{dataset}: dataset root {str(path)!r} is not a directory")
     return path
+
+
+def frame_records(tables: Sequence[pd.DataFrame | None], dataset: str, base: Path,
+                  skipped: SkipReport, hint: str) -> pd.DataFrame:
+    """The non-empty per-video ``tables`` as one record table.
+
+    Raises a :class:`DataError` naming ``base``, the skip counts and the layout ``hint`` when no
+    video gave a usable frame.
+    """
+    parts = [t for t in tables if t is not None and len(t)]
+    if not parts:
+        raise DataError(f"{dataset}: no usable frame under {str(base)!r} ({skipped.summary()}); "
+                        f"{hint}")
+    return pd.concat(parts, ignore_index=True)
 
 
 def read_numeric_lines(path: Path, n_cols: int, header: bool | None = None) -> np.ndarray:

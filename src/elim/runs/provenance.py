@@ -1,4 +1,6 @@
-"""The software and machine an analysis ran on, recorded next to its numbers."""
+"""Provenance: the software and machine a study or an analysis ran on, recorded next to its
+numbers (the ``environment`` entry of ``ablation.json``, ``study.json`` and
+``invariance.json``, and the last section of ``elim report``)."""
 
 from __future__ import annotations
 
