@@ -1,4 +1,4 @@
-"""FaceDataModule: identity batches, the validation shard, epochs and the sampler's checkpoint state."""
+"""FaceDataModule: identity batches, validation shards, epochs, the sampler's checkpoint state."""
 
 from __future__ import annotations
 
@@ -96,6 +96,8 @@ def test_sampler_state_round_trip_continues_after_the_consumed_batches(tiny_conf
     assert all(torch.equal(a, b) for a, b in zip(rest, full[3:]))
 
 
+@pytest.mark.filterwarnings("ignore:.*LeafSpec")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers")
 def test_lightning_moves_the_sampler_to_each_epoch(tiny_config, tiny_cache):
     """Two batches per epoch: the second epoch starts the plan of epoch 1, not batch 3 of 0."""
     config = tiny_config(train={"epochs": 2})

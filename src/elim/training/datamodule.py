@@ -11,9 +11,9 @@ knows its global rank r and world size W — it builds
 * the validation loader over this process's strided shard of the validation part
   (:func:`elim.training.distributed.shard`; the module gathers the shards back).
 
-Sampler position in checkpoints: the DataModule's own ``state_dict`` / ``load_state_dict``. Lightning
-writes it into every checkpoint and restores it after ``setup`` and before the first batch is
-drawn, which is what a mid-epoch resume needs. Since Lightning fetches one batch ahead, the
+Sampler position in checkpoints: the DataModule's own ``state_dict`` / ``load_state_dict``.
+Lightning writes it into every checkpoint and restores it after ``setup`` and before the first
+batch is drawn, which is what a mid-epoch resume needs. Since Lightning fetches one batch ahead, the
 position saved is the number of batches training has *consumed*
 (``batch_progress.current.ready``), with the trainer's epoch.
 """

@@ -1,8 +1,9 @@
 """``fit``: train one model with Lightning, pick the best epoch, test it, write the run directory.
 
 ``fit`` is wiring, Lightning's own split: configuration → faces and splits → initial model →
-:class:`~elim.training.datamodule.FaceDataModule` (loaders) + :class:`~elim.training.module.ElimModule`
-(the step, losses, validation metrics, optimiser) + callbacks (:class:`~elim.training.guard.NonFiniteGuard`,
+:class:`~elim.training.datamodule.FaceDataModule` (loaders) +
+:class:`~elim.training.module.ElimModule` (the step, losses, validation metrics, optimiser) +
+callbacks (:class:`~elim.training.guard.NonFiniteGuard`,
 :class:`~elim.training.best.BestWeights`, :class:`~elim.training.rank_log.RankLog`, Lightning's
 ``ModelCheckpoint`` keeping the best epoch by ``val/ccc_mean`` in ``best.ckpt`` and
 :class:`~elim.training.checkpoint.ResumeCheckpoint` keeping ``last.ckpt``) + loggers (CSV, plus
