@@ -29,7 +29,7 @@ def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, london_photos):
         "train.progress": False,
         "seed": 0,
     })
-    fit(config, tmp_path / "run", lean=True)
+    fit(config, tmp_path / "run", checkpoints=False, quiet=True)
     # CK+48 faces are tight grayscale crops used whole (the run's margin never applied to them):
     # crop detected London faces without margin, in grayscale, to match what training saw.
     predictor = load(tmp_path / "run", margin=0.0, grayscale=True)

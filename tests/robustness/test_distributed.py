@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 
 from elim.cli import main
 from elim.data.sampler import IdentityBatchSampler
-from elim.training.distributed import gather_shards, shard, unshard
+from elim.training.distributed import any_process, gather_objects, gather_shards, shard, unshard
 
 
 # ------------------------------------------------------------------ gathering (one process)
@@ -66,6 +67,21 @@ def test_unshard_refuses_counts_that_are_not_a_strided_split():
     for counts in ([3, 1], [1, 2], [4, 3], [2]):
         with pytest.raises(ValueError):
             unshard(gathered, torch.tensor(counts))
+
+
+def test_decisions_are_or_ed_over_processes():
+    calls = []
+
+    def reduce_boolean_decision(flag, all):
+        calls.append((flag, all))
+        return True  # another process said yes
+
+    assert any_process(None, True) and not any_process(None, False)
+    assert not any_process(SimpleNamespace(world_size=1, strategy=None), False)
+    trainer = SimpleNamespace(world_size=2, strategy=SimpleNamespace(
+        reduce_boolean_decision=reduce_boolean_decision))
+    assert any_process(trainer, False) and calls == [(False, False)]
+    assert gather_objects({"a": 1}, 1) == [{"a": 1}]
 
 
 def test_sampler_shards_identities_disjointly_every_epoch():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,70 @@ def test_guard_counts_and_stops_after_consecutive_bad_steps():
     never = NonFiniteGuard(max_consecutive=0)
     for _ in range(50):
         never.bad("L_va", "x")
+
+
+# ------------------------------------------------------------------ the callback in isolation
+class _Module(torch.nn.Module):
+    """What the guard uses of an ElimModule: parameters, buffers, ``skip_cause``, ``log``."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+        self.skip_cause: str | None = None
+        self.logged: dict[str, float] = {}
+
+    def log(self, name, value, **kwargs):
+        self.logged[name] = value
+
+
+def _fake_trainer(world=1, precision="32-true"):
+    return SimpleNamespace(current_epoch=2, global_step=17, global_rank=world - 1,
+                           world_size=world, precision=precision, datamodule=None)
+
+
+def _step(guard, module, trainer, cause, codes=(4, 1, 4)):
+    batch = (torch.randn(len(codes), 3), torch.zeros(len(codes), 2), torch.tensor(codes))
+    guard.on_train_batch_start(trainer, module, batch, 5)
+    module.net(batch[0])  # the forward pass moves the BatchNorm statistics
+    module.skip_cause = cause
+    guard.on_train_batch_end(trainer, module, {"loss": None}, batch, 5)
+
+
+def test_skipped_step_is_counted_named_and_leaves_batchnorm_untouched(caplog):
+    guard, module, trainer = NonFiniteGuard(max_consecutive=2), _Module(), _fake_trainer(world=2)
+    before = [b.clone() for b in module.buffers()]
+    with caplog.at_level(logging.WARNING, logger="elim.training"):
+        _step(guard, module, trainer, "L_main")
+    assert all(torch.equal(a, b) for a, b in zip(before, module.buffers()))
+    assert guard.summary()["by_cause"] == {"L_main": 1} and module.logged == {
+        "train/skipped_steps": 1.0}
+    message = guard.examples[0]
+    assert message == ("non-finite L_main at epoch 2, batch 5, step 17, process 1 (identities "
+                       "1, 4); step skipped (1 so far)")
+    assert caplog.records[0].getMessage() == message
+    _step(guard, module, trainer, None)  # a step taken: its statistics stay
+    assert not all(torch.equal(a, b) for a, b in zip(before, module.buffers()))
+    assert guard.skipped == 1 and guard.consecutive == 1
+    with pytest.raises(TrainingDiverged, match="2 consecutive steps"):
+        _step(guard, module, trainer, "L_va")
+
+
+def test_non_finite_gradient_drops_the_update_of_every_parameter():
+    guard, module, trainer = NonFiniteGuard(), _Module(), _fake_trainer()
+    guard.on_before_optimizer_step(trainer, module, None)  # no gradients: a skipped loss
+    assert guard.skipped == 0
+    module.net(torch.randn(4, 3)).sum().backward()
+    guard.bad("L_va", "x")
+    guard.on_before_optimizer_step(trainer, module, None)  # finite: a good step
+    assert guard.consecutive == 0 and all(p.grad is not None for p in module.parameters())
+    next(module.parameters()).grad[0, 0] = float("nan")
+    guard.on_before_optimizer_step(trainer, module, None)
+    assert all(p.grad is None for p in module.parameters())
+    assert guard.counts["gradient"] == 1 and "epoch 2, step 17" in guard.examples[-1]
+    module.net(torch.randn(4, 3)).sum().backward()
+    next(module.parameters()).grad[0, 0] = float("inf")
+    guard.on_before_optimizer_step(_fake_trainer(precision="16-mixed"), module, None)
+    assert guard.consecutive == 0  # the gradient scaler skips such steps itself
 
 
 def test_nan_labels_of_one_identity_skip_only_its_steps(tiny_cache, tiny_config, caplog):

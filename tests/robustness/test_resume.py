@@ -66,7 +66,8 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, capsys, 
     run = tmp_path / "crashed"
     first = _kill_mid_epoch(["train", "--config", str(tiny_yaml), "--out", str(run), "--json"],
                             run, min_step=1)
-    assert first["epoch"] == 0 and first["elim"]["sampler"]["position"] == first["global_step"]
+    sampler = first["FaceDataModule"]["sampler"]  # the DataModule's state: batches consumed
+    assert first["epoch"] == 0 and sampler["position"] == first["global_step"]
     assert not (run / "model.safetensors").exists()
     # The resumed run is killed again, in the second epoch (after a validation and best.ckpt).
     second = _kill_mid_epoch(["train", "--resume", str(run), "--json"], run,

@@ -100,3 +100,14 @@ def test_train_command_reports_config_errors(tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "train.epoch" in err and "Traceback" not in err
+
+
+def test_a_study_fit_writes_no_checkpoints_and_only_csv_logs(tmp_path, tiny_config, tiny_cache):
+    config = tiny_config(train={"epochs": 1})
+    result = fit(config, tmp_path / "run", cache=tiny_cache, checkpoints=False, quiet=True,
+                 save=False)
+    logs = tmp_path / "run" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["csv", "ranks"]
+    assert (logs / "csv" / "metrics.csv").is_file() and (logs / "ranks" / "rank-0.jsonl").is_file()
+    assert result.run_dir is None and not (tmp_path / "run" / "model.safetensors").exists()
+    assert result.metrics["best_epoch"] == 0 and set(result.metrics) >= {"val", "test"}

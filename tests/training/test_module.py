@@ -89,3 +89,15 @@ def test_optimiser_groups_and_step_schedule(tiny_config):
         opt.step()
         sched.step()
     assert lrs == pytest.approx([5e-5, 5e-5, 5e-5, 2.5e-5, 2.5e-5, 1.25e-5])
+
+
+def test_training_step_skips_a_non_finite_loss_and_names_the_term(tiny_config):
+    module = _module(tiny_config(train={"method": "baseline"}))
+    images, y, identity = _batch(3)
+    y[identity == 0] = float("nan")
+    assert module.training_step((images, y, identity), 0) is None
+    assert module.skip_cause == "L_va" and module._epoch_loss == []
+    y = torch.nan_to_num(y)
+    with pytest.warns(UserWarning, match="self.log"):  # (no trainer here to log to)
+        loss = module.training_step((images, y, identity), 0)
+    assert torch.isfinite(loss) and module.skip_cause is None and len(module._epoch_loss) == 1

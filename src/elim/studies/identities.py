@@ -112,7 +112,7 @@ def run_identity_study(
             train = np.flatnonzero(np.isin(groups, chosen))
             cfg = apply_overrides(base, METHODS[method], source=f"identity study {method}")
             cfg.seed, cfg.train.progress = seed, False
-            res = fit(cfg, None, cache=cache, lean=True, save=False,
+            res = fit(cfg, None, cache=cache, checkpoints=False, quiet=True, save=False,
                       splits=Splits(train, val, test, f"identity study: {len(chosen)} of "
                                     f"{len(pool)} pool identities (seed {seed})"))
             stored = store.put(job, {

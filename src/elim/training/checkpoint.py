@@ -7,7 +7,8 @@
   (:func:`elim.runs.load_training_checkpoint`), so resuming never unpickles code.
 * :class:`ResumeCheckpoint` — keeps ``logs/checkpoints/last.ckpt`` current: every
   ``every_n_steps`` optimiser steps (mid-epoch progress survives a crash) and after each
-  epoch's validation. ``elim train --resume RUN_DIR`` continues from it.
+  epoch's validation. ``elim train --resume RUN_DIR`` continues from it. Its callback state is
+  the global random states of every process, restored at the first resumed batch.
 * :func:`capture_rng` / :func:`restore_rng` — torch (CPU and CUDA), numpy and python global
   random states as plain tensors, ints and lists (``weights_only``-compatible).
 """
@@ -27,6 +28,7 @@ from lightning.pytorch.callbacks import Checkpoint
 
 from elim.fileio import atomic_write_bytes
 from elim.runs import load_training_checkpoint
+from elim.training.distributed import gather_objects
 
 __all__ = [
     "ResumeCheckpoint",
@@ -63,11 +65,32 @@ class ResumeCheckpoint(Checkpoint):
     left to the end-of-epoch save, which comes after validation and after the module's own
     end-of-epoch bookkeeping (a :class:`Checkpoint` callback runs last), so a resumed run never
     redoes or skips a validation. The loggers are flushed with every save.
+
+    Every checkpoint also carries the global random states of each process (:func:`capture_rng`);
+    a resumed run restores its own at its first batch, after anything Lightning drew while
+    restarting, so dropout and anything else drawing from them continue as if never stopped.
     """
 
     def __init__(self, path: str | Path, every_n_steps: int = 0) -> None:
         self.path = Path(path)
         self.every_n_steps = int(every_n_steps)
+        self._rank, self._world = 0, 1
+        self._pending_rng: dict[str, Any] | None = None  # restored at the first resumed batch
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._rank, self._world = int(trainer.global_rank), int(trainer.world_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": gather_objects(capture_rng(), self._world)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending_rng = state_dict["rng"][self._rank]
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        if self._pending_rng is not None:
+            restore_rng(self._pending_rng)
+            self._pending_rng = None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -75,7 +75,8 @@ def _fit_one(cfg: Config, split: Splits, fit_dir: Path | None, fold: int,
     """One CV fit → the result stored as job :func:`fit_job` of the folder."""
     if fit_dir is not None and fit_dir.exists():
         shutil.rmtree(fit_dir)  # logs of an interrupted attempt of this same fit
-    res = fit(cfg, fit_dir, cache=_WORKER["cache"], splits=split, lean=True, save=False)
+    res = fit(cfg, fit_dir, cache=_WORKER["cache"], splits=split, checkpoints=False, quiet=True,
+              save=False)
     m = res.metrics
     return {
         "method": cfg.train.method, "seed": cfg.seed, "fold": fold,

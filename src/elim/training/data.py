@@ -1,10 +1,15 @@
-"""Data for training: open the face cache and build the loaders (splits: :mod:`elim.data.splits`)."""
+"""Data for training: open the face cache and build the loaders (splits: :mod:`elim.data.splits`).
+
+:class:`elim.training.datamodule.FaceDataModule` serves these loaders to Lightning.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from elim.config import Config, preprocess_for
 from elim.data.cache import FaceCache
@@ -13,6 +18,7 @@ from elim.data.sampler import IdentityBatchSampler
 from elim.errors import DataError
 
 __all__ = ["eval_loader", "open_cache", "train_loader"]
+
 
 def open_cache(config: Config, progress: bool = True) -> FaceCache:
     """Open (building on first use) the face cache of ``config.data`` at the model's image size."""
@@ -30,7 +36,11 @@ def train_loader(
     cache: FaceCache, indices: np.ndarray, config: Config, rank: int = 0, world_size: int = 1
 ) -> DataLoader:
     """Identity batches (P × K, :class:`IdentityBatchSampler`, seeded by ``config.seed``); process
-    ``rank`` of ``world_size`` draws only its own share of the identities each epoch."""
+    ``rank`` of ``world_size`` draws only its own share of the identities each epoch.
+
+    The identity sampler is ``loader.batch_sampler.sampler``: there Lightning's fit loop calls
+    ``set_epoch(epoch)`` at the start of every epoch (as it does for torch's ``BatchSampler``).
+    """
     dataset = FaceDataset(cache, indices)
     n_ids = len(dataset.identities)
     if world_size > n_ids:
@@ -46,8 +56,22 @@ def train_loader(
     # An own generator: starting an epoch's iterator then leaves the global torch RNG alone,
     # which a bit-exact resume relies on.
     generator = torch.Generator().manual_seed(int(config.seed))
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=FaceDataset.collate,
-                      num_workers=config.data.num_workers, generator=generator)
+    return DataLoader(dataset, batch_sampler=_EpochBatches(sampler),
+                      collate_fn=FaceDataset.collate, num_workers=config.data.num_workers,
+                      generator=generator)
+
+
+class _EpochBatches(Sampler[list[int]]):
+    """The batches of ``sampler``, which is exposed as ``.sampler`` for epoch control."""
+
+    def __init__(self, sampler: IdentityBatchSampler) -> None:
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def eval_loader(cache: FaceCache, indices: np.ndarray, batch_size: int) -> DataLoader:

@@ -1,4 +1,4 @@
-"""Multi-process training helpers: evaluation shards and their exact reassembly.
+"""Multi-process training helpers: evaluation shards, their exact reassembly, shared decisions.
 
 Under DDP each process evaluates a strided shard of the validation set (:func:`shard`: rank r
 takes positions r, r + W, r + 2W, …, so shard sizes differ by at most one). Metrics such as
@@ -6,17 +6,22 @@ CCC are not averages of per-process values, so the predictions themselves are ga
 (:func:`gather_shards`): every shard is padded to the longest one, all-gathered, and the
 padding dropped while interleaving the shards back into the original order — exactly the
 samples of the validation set, each once, in order, whatever the number of processes.
+
+:func:`any_process` or-s a decision over the processes (a step is skipped on all of them or on
+none) and :func:`gather_objects` collects a per-process state on every process, so that the
+checkpoint written by process 0 holds the state of each (generators, random states, identities).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["gather_shards", "shard", "unshard"]
+__all__ = ["any_process", "gather_objects", "gather_shards", "shard", "unshard"]
 
 
 def shard(indices: np.ndarray, rank: int, world_size: int) -> np.ndarray:
@@ -55,3 +60,20 @@ def gather_shards(local: Tensor, world_size: int,
     padded = local.new_zeros((length, *local.shape[1:]))
     padded[: local.shape[0]] = local
     return unshard(all_gather(padded).reshape(world_size, length, *local.shape[1:]), counts)
+
+
+def any_process(trainer: Any, flag: bool) -> bool:
+    """``flag`` or-ed over the processes of ``trainer`` (``flag`` itself without a trainer or in a
+    single process). Collective: every process must call it."""
+    if trainer is None or trainer.world_size <= 1:
+        return bool(flag)
+    return bool(trainer.strategy.reduce_boolean_decision(bool(flag), all=False))
+
+
+def gather_objects(obj: Any, world_size: int) -> list[Any]:
+    """``obj`` of every process in rank order (``[obj]`` with ``world_size`` 1). Collective."""
+    if world_size <= 1:
+        return [obj]
+    out: list[Any] = [None] * world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out

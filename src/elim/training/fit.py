@@ -1,18 +1,22 @@
 """``fit``: train one model with Lightning, pick the best epoch, test it, write the run directory.
 
-Engine: a Lightning ``Trainer`` with a CSV logger (plus TensorBoard when it is installed), a
-``ModelCheckpoint`` keeping the best epoch by ``val/ccc_mean`` (``best.ckpt``), a resume
-checkpoint ``last.ckpt`` written atomically every ``train.checkpoint_every`` steps and after each
-epoch (:mod:`elim.training.checkpoint`), per-iteration LR scheduling, optional gradient clipping,
-precision/accelerator switches, multi-process DDP (``train.strategy``, ``train.devices``) and a
-wall-clock cap. :func:`resume` continues an interrupted run from ``last.ckpt`` exactly.
-The best weights by validation CCC (kept in memory, identical to ``best.ckpt``) are restored
-after training, then validation and test metrics are computed over all their samples with
-:func:`elim.training.data.predict` — the function ``elim evaluate`` uses, so a saved run
-reproduces its numbers exactly.
+``fit`` is wiring, Lightning's own split: configuration → faces and splits → initial model →
+:class:`~elim.training.datamodule.FaceDataModule` (loaders) +
+:class:`~elim.training.module.ElimModule` (the step, losses, validation metrics, optimiser) +
+callbacks (:class:`~elim.training.guard.NonFiniteGuard`,
+:class:`~elim.training.best.BestWeights`, :class:`~elim.training.rank_log.RankLog`, Lightning's
+``ModelCheckpoint`` keeping the best epoch by ``val/ccc_mean`` in ``best.ckpt`` and
+:class:`~elim.training.checkpoint.ResumeCheckpoint` keeping ``last.ckpt``) + loggers (CSV, plus
+TensorBoard when it is installed) → ``Trainer`` (per-iteration LR scheduling, optional gradient
+clipping, precision/accelerator switches, multi-process DDP via ``train.strategy`` /
+``train.devices``, a wall-clock cap) → ``trainer.fit`` → the best epoch's weights evaluated on
+the validation and test parts with :func:`elim.evaluation.infer` (the function ``elim evaluate``
+uses, so a saved run reproduces its numbers exactly) → :func:`elim.runs.save_run`.
+:func:`resume` continues an interrupted run from ``last.ckpt`` exactly.
 
-``lean=True`` (cross-validation) drops checkpoint files, the TensorBoard logger, the progress
-bar and Lightning's info messages; only CSV logs are written (when ``out_dir`` is given).
+The many fits of a study (cross-validation, the analyses) pass ``checkpoints=False`` (no
+checkpoint files) and ``quiet=True`` (no progress bar, model summary, Lightning info lines or
+TensorBoard files: only the CSV log, when ``out_dir`` is given).
 """
 
 from __future__ import annotations
@@ -41,16 +45,18 @@ from elim.runs import (
     SPLITS,
     WEIGHTS,
     load_training_checkpoint,
-    rank_log_path,
     resume_checkpoint_path,
     run_config,
     save_run,
 )
-from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS, RANK_LOGS
+from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS
+from elim.training.best import BestWeights
 from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO
-from elim.training.data import eval_loader, open_cache, train_loader
-from elim.training.distributed import shard
+from elim.training.data import open_cache
+from elim.training.datamodule import FaceDataModule
+from elim.training.guard import NonFiniteGuard
 from elim.training.module import ElimModule
+from elim.training.rank_log import RankLog
 
 __all__ = ["FitResult", "fit", "resume"]
 
@@ -99,7 +105,7 @@ def _quiet_lightning(quiet: bool):
                 logging.getLogger(name).setLevel(level)
 
 
-def _loggers(log_dir: Path | None, lean: bool, resume_step: int | None = None
+def _loggers(log_dir: Path | None, with_tensorboard: bool, resume_step: int | None = None
              ) -> list[Any] | bool:
     if log_dir is None:
         return False
@@ -107,7 +113,7 @@ def _loggers(log_dir: Path | None, lean: bool, resume_step: int | None = None
 
     loggers: list[Any] = [ResumableCSVLogger(str(log_dir), name="", version=CSV_LOGS,
                                              resume_step=resume_step)]
-    if not lean:
+    if with_tensorboard:
         try:
             import tensorboard  # noqa: F401
         except ImportError:
@@ -133,24 +139,74 @@ def _checkpoint_step(ckpt: str | Path | None, run_dir: Path | None) -> int | Non
     return int(load_training_checkpoint(ckpt, run_dir)["global_step"])
 
 
+def _initial_model(config: Config) -> torch.nn.Module:
+    """The model with its initial weights drawn from ``config.seed``."""
+    from elim.models import build_model
+
+    with _INIT_LOCK:  # fits in threads share torch's global RNG: draw the initial weights alone
+        torch.manual_seed(int(config.seed))
+        return build_model(config.model.to_model_dict())
+
+
+def _file_callbacks(config: Config, run_dir: Path | None, checkpoints: bool, has_val: bool
+                    ) -> list[Any]:
+    """The callbacks writing files: rank log (with a run dir), best.ckpt and last.ckpt (with
+    ``checkpoints``)."""
+    callbacks: list[Any] = []
+    if run_dir is not None:
+        callbacks.append(RankLog(run_dir))
+    if checkpoints:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        callbacks.append(ModelCheckpoint(
+            dirpath=str(run_dir / LOGS / CHECKPOINTS), filename=BEST_CHECKPOINT,
+            monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
+            save_last=False, enable_version_counter=False,
+        ))
+        callbacks.append(ResumeCheckpoint(resume_checkpoint_path(run_dir),
+                                          config.train.checkpoint_every))
+    return callbacks
+
+
 def fit(
     config: Config,
     out_dir: str | Path | None = None,
     *,
     cache: FaceCache | None = None,
     splits: Splits | None = None,
-    lean: bool = False,
+    checkpoints: bool = True,
+    quiet: bool = False,
     save: bool = True,
     resume_from: str | Path | None = None,
 ) -> FitResult:
     """Train ``config`` and evaluate its best epoch on the validation and test parts.
 
-    ``cache``/``splits`` default to the dataset of ``config.data`` and its split rule
-    (:func:`elim.training.data.make_splits`). With ``out_dir`` and ``save`` the run directory
-    gets ``model.safetensors``, ``config.json``, ``metrics.json``, ``splits.json`` and ``logs/``.
-    ``resume_from``: a checkpoint of this run's ``logs/`` to continue from (see :func:`resume`).
-    Under DDP every process runs this function; only process 0 evaluates and saves (the others
-    return a result with empty metrics and ``global_rank`` > 0).
+    Parameters
+    ----------
+    config
+        What to train (validated here).
+    out_dir
+        The run directory (None: nothing written).
+    cache, splits
+        The faces and their parts; default: the dataset of ``config.data`` and its split rule
+        (:func:`elim.data.splits.make_splits`).
+    checkpoints
+        Write ``logs/checkpoints/best.ckpt`` and the resume checkpoint ``last.ckpt`` (with
+        ``out_dir``); ``False`` for the fits of a study, which are never resumed.
+    quiet
+        No progress bar, model summary, Lightning info lines or TensorBoard files (CSV logs
+        only).
+    save
+        With ``out_dir``, write ``model.safetensors``, ``config.json``, ``metrics.json`` and
+        ``splits.json`` beside ``logs/``.
+    resume_from
+        A checkpoint of this run's ``logs/`` to continue from (see :func:`resume`).
+
+    Returns
+    -------
+    FitResult
+        Under DDP every process runs this function; only process 0 evaluates and saves (the
+        others return a result with empty metrics and ``global_rank`` > 0).
     """
     import lightning as L
 
@@ -158,19 +214,16 @@ def fit(
     if config.train.threads:
         torch.set_num_threads(int(config.train.threads))
     started, cpu_started = time.perf_counter(), time.process_time()
-    progress = config.train.progress and not lean
+    progress = config.train.progress and not quiet
     run_dir = Path(out_dir) if out_dir is not None else None
     log_dir = run_dir / LOGS if run_dir is not None else None
-    checkpoints = run_dir is not None and not lean
+    checkpoints = checkpoints and run_dir is not None
     if checkpoints and resume_from is None and resume_checkpoint_path(run_dir).exists() \
             and not (run_dir / WEIGHTS).exists():
         raise ElimError(
             f"{run_dir}: holds the checkpoint of an unfinished run; continue it with "
             f"`elim train --resume {run_dir}`, or pass another --out"
         )
-    if log_dir is not None and resume_from is None:  # a new run replaces an old one's rank logs
-        for old in (log_dir / RANK_LOGS).glob("rank-*.jsonl"):
-            old.unlink(missing_ok=True)
     L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
         cache = open_cache(config, progress=progress)
@@ -179,25 +232,11 @@ def fit(
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
     preprocess = preprocess_for(config)
-
-    from elim.data.transforms import augment
-    from elim.models import build_model
-
-    with _INIT_LOCK:  # fits in threads share torch's global RNG: draw the initial weights alone
-        torch.manual_seed(int(config.seed))
-        model = build_model(config.model.to_model_dict())
+    model = _initial_model(config)
+    data = FaceDataModule(config, cache, splits)
     has_val = len(splits.val) > 0
-    callbacks: list[Any] = []
-    if checkpoints:
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        callbacks.append(ModelCheckpoint(
-            dirpath=str(log_dir / CHECKPOINTS), filename=BEST_CHECKPOINT,
-            monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
-            save_last=False, enable_version_counter=False,
-        ))
-        callbacks.append(ResumeCheckpoint(resume_checkpoint_path(run_dir),
-                                          config.train.checkpoint_every))
+    guard, best = NonFiniteGuard(config.train.max_bad_steps), BestWeights("ccc_mean")
+    callbacks = [guard, best, *_file_callbacks(config, run_dir, checkpoints, has_val)]
     trainer_kwargs: dict[str, Any] = {
         "max_epochs": config.train.epochs,
         "max_steps": int(config.train.max_steps) if config.train.max_steps else -1,
@@ -206,12 +245,12 @@ def fit(
         "strategy": config.train.strategy,
         "precision": config.train.precision,
         "gradient_clip_val": config.train.grad_clip,
-        "logger": _loggers(log_dir, lean, _checkpoint_step(resume_from, run_dir)),
+        "logger": _loggers(log_dir, not quiet, _checkpoint_step(resume_from, run_dir)),
         "callbacks": callbacks,
         "plugins": [SafeCheckpointIO(run_dir)] if checkpoints else None,
-        "enable_checkpointing": bool(callbacks),
+        "enable_checkpointing": checkpoints,
         "enable_progress_bar": progress,
-        "enable_model_summary": not lean and progress,
+        "enable_model_summary": progress,
         "num_sanity_val_steps": 0,
         "check_val_every_n_epoch": max(1, config.train.val_every),
         "limit_val_batches": 1.0 if has_val else 0,
@@ -220,37 +259,28 @@ def fit(
     }
     if config.train.max_minutes:
         trainer_kwargs["max_time"] = timedelta(minutes=float(config.train.max_minutes))
-    with _quiet_lightning(lean or not progress):
+    with _quiet_lightning(quiet or not progress):
         try:
             trainer = L.Trainer(**trainer_kwargs)
         except Exception as err:  # misconfigured accelerator / precision / devices
             if type(err).__name__ == "MisconfigurationException":
                 raise ElimError(f"cannot set up training: {err}") from err
             raise
-        # Each process draws its own identities (sampler sharded by rank) and predicts its own
-        # strided shard of the validation set; the trainer knows the rank once it exists.
         rank, world = int(trainer.global_rank), int(trainer.world_size)
-        loader = train_loader(cache, splits.train, config, rank=rank, world_size=world)
-        steps_per_epoch = len(loader.batch_sampler)
+        steps_per_epoch = data.batches_per_epoch(world)
         trainer.log_every_n_steps = max(1, min(50, steps_per_epoch))
         total = steps_per_epoch * config.train.epochs
         if config.train.max_steps:
             total = min(total, int(config.train.max_steps))
+        from elim.data.transforms import augment
+
         module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
-        module.train_sampler = loader.batch_sampler
-        module.identity_names = list(loader.dataset.identities)
-        module.rank_log_dir = rank_log_path(run_dir, 0).parent if run_dir is not None else None
-        if has_val and len(splits.val) < world:
-            raise ElimError(f"{len(splits.val)} validation faces cannot be shared by {world} "
-                            "processes; use fewer devices or a larger validation part")
-        val_idx = shard(splits.val, rank, world) if has_val else splits.train[:1]  # (unused)
-        val_loader = eval_loader(cache, val_idx, config.data.eval_batch_size)
-        trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
+        trainer.fit(module, datamodule=data,
                     ckpt_path=str(resume_from) if resume_from is not None else None)
 
     model.to(memory_format=torch.contiguous_format)
-    if module.best_state is not None:
-        model.load_state_dict(module.best_state)
+    if best.state is not None:
+        model.load_state_dict(best.state)
     cfg_json = run_config(config, splits)
     if rank != 0:
         return FitResult(model.cpu().eval(), cfg_json, {}, None, splits, list(module.train_loss),
@@ -266,7 +296,7 @@ def fit(
     model.cpu().eval()
     metrics.update({
         "method": config.train.method,
-        "best_epoch": module.best_epoch,
+        "best_epoch": best.epoch,
         "epochs_run": int(trainer.current_epoch),
         "steps": int(trainer.global_step),
         "processes": world,
@@ -276,7 +306,7 @@ def fit(
         "sizes": splits.sizes(),
         "split_rule": splits.rule,
         "train_loss": [round(v, 6) for v in module.train_loss],
-        "skipped_steps": module.guard.summary(),
+        "skipped_steps": guard.summary(),
         "data_skipped": cache.skipped.to_dict(),
     })
     if run_dir is not None and save:
