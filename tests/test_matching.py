@@ -164,7 +164,8 @@ def _expression_batch(n_expr=6, ids=3, d=16, seed=0):
 def test_plan_pairs_same_expression(solver):
     z, codes, expr = _expression_batch()
     y = torch.ones(len(z), 2) * 0.5
-    layer = IdentityMatching(eps=0.02, max_iter=500, tol=1e-6, solver=solver, k=10)
+    sinkhorn = {"eps": 0.02, "max_iter": 500, "tol": 1e-6} if solver == "sinkhorn" else {}
+    layer = IdentityMatching(solver=solver, k=10, **sinkhorn)
     for seed in range(1 if solver == "qp" else 3):  # qpth's interior point is slow on CPU
         out = layer(z, codes, y, generator=_gen(seed))
         ref_expr = expr[out.reference_index]
