@@ -316,7 +316,8 @@ def _literal(hint: Any) -> tuple[Any, ...] | None:
 
 
 def _validate_fields(obj: Any, prefix: str, only: tuple[str, ...] | None = None) -> None:
-    """Check the choices (Literal types, ``choices`` metadata) and ranges (``bounds``) of ``obj``."""
+    """Check the choices (Literal types, ``choices`` metadata) and ranges (``bounds``) of the
+    fields of ``obj`` (of the names in ``only``, when given)."""
     hints = get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         if only is not None and f.name not in only:
@@ -360,14 +361,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return None
         raise ConfigError(f"{where}: must not be null")
     origin = get_origin(hint)
-    if origin is Literal:  # a choice: YAML may give precision 32 as a number
-        allowed = get_args(hint)
-        text = value if isinstance(value, str) else None
-        if isinstance(value, int) and not isinstance(value, bool):
-            text = str(value)
-        if text not in allowed:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
-        return text
+    if origin is Literal:  # a choice (checked by Config.validate); YAML may give precision 32
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     args = [a for a in get_args(hint) if a is not type(None)]
     if origin is list:
         if not isinstance(value, (list, tuple)):

@@ -65,7 +65,10 @@ def _moments(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor, Tens
 def pcc(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
     r"""Per-dimension Pearson correlation with population statistics (ddof = 0).
 
-    .. math:: \rho = \frac{\text{cov}(p, t)}{\sqrt{\text{var}(p) + \epsilon}\,\sqrt{\text{var}(t) + \epsilon}}
+    .. math::
+
+        \rho = \frac{\text{cov}(p, t)}
+                    {\sqrt{\text{var}(p) + \epsilon}\,\sqrt{\text{var}(t) + \epsilon}}
 
     Parameters
     ----------
@@ -87,7 +90,10 @@ def pcc(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
 def ccc(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
     r"""Per-dimension concordance correlation coefficient with population statistics (ddof = 0).
 
-    .. math:: \text{CCC} = \frac{2\,\text{cov}(p, t)}{\text{var}(p) + \text{var}(t) + (\bar p - \bar t)^2 + \epsilon}
+    .. math::
+
+        \text{CCC} = \frac{2\,\text{cov}(p, t)}
+                          {\text{var}(p) + \text{var}(t) + (\bar p - \bar t)^2 + \epsilon}
 
     Parameters
     ----------

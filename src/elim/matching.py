@@ -14,10 +14,11 @@ One forward pass, for a batch of features ``z`` grouped by identity:
 3. **Masses (Eq. 8).** ``weights="relevance"``: â_i = [z_i^ref · mean_j z_j^tgt]_+ and
    b̂_j = [z_j^tgt · mean_i z_i^ref]_+ (raw dot products); ``weights="self"``: â_i = ‖z_i^ref‖,
    b̂_j = ‖z_j^tgt‖ (both computed on the batch's features divided by their largest absolute
-   entry, which changes no mass but keeps the products finite). Each vector is turned into a probability vector (the two marginals of an OT
-   problem must have equal totals, so we use Σ = 1 rather than Eq. 8's unit L2 norm) mixed with a
-   small uniform floor: w = (1 − δ)·ŵ/Σŵ + δ/n with δ = ``mass_floor``; if Σŵ = 0 the masses are
-   uniform. Every real sample therefore gets mass ≥ δ/n and nothing is ever NaN.
+   entry, which changes no mass but keeps the products finite). Each vector is turned into a
+   probability vector (the two marginals of an OT problem must have equal totals, so we use
+   Σ = 1 rather than Eq. 8's unit L2 norm) mixed with a small uniform floor:
+   w = (1 − δ)·ŵ/Σŵ + δ/n with δ = ``mass_floor``; if Σŵ = 0 the masses are uniform. Every real
+   sample therefore gets mass ≥ δ/n and nothing is ever NaN.
 4. **Cost and plan (Eq. 2).** C_ij = 1 − cos(z_i^ref, z_j^tgt) ∈ [0, 2], computed on features
    divided by their largest absolute entry, so that any feature scale (1e-20 or 1e20 in
    float32) gives the same cost; a zero feature has cost 1 to everything (norms are clamped at

@@ -23,7 +23,7 @@ __all__ = ["Bounds", "Grad", "ParameterError", "Solver", "check_choice", "choice
 
 #: OT solvers: entropic Sinkhorn, network simplex (exact LP optimum), ridge-regularised QP (qpth).
 Solver = Literal["sinkhorn", "exact", "qp"]
-#: Gradient through the plan: ``"detach"`` (a constant plan) or ``"autodiff"`` (unrolled / QP layer).
+#: Gradient through the plan: ``"detach"`` (a constant plan) or ``"autodiff"`` (unrolled, QP).
 Grad = Literal["detach", "autodiff"]
 
 

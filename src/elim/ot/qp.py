@@ -94,7 +94,7 @@ def qp(
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
 ) -> OTResult:
-    r"""OT plans of a ridge-regularised LP (qpth) for the batched inputs of :func:`elim.ot.sinkhorn`.
+    r"""OT plans of a ridge-regularised LP (qpth) for the inputs of :func:`elim.ot.sinkhorn`.
 
     Solves paper Eq. 2 with a ridge term, per problem and in one batched call:
 
