@@ -17,7 +17,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("needs_qpth"):
-        from elim.ot.exact import QPTH_INSTALL, qpth_available
+        from elim.ot.qp import QPTH_INSTALL, qpth_available
 
         if not qpth_available():
             pytest.skip(f"optional solver qpth is not installed ({QPTH_INSTALL})")

@@ -8,8 +8,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from elim.errors import ElimError
 from elim.losses import main_loss
 from elim.matching import IdentityMatching, gumbel_topk_mask, normalise_masses
+from elim.ot import ParameterError
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -164,7 +166,8 @@ def _expression_batch(n_expr=6, ids=3, d=16, seed=0):
 def test_plan_pairs_same_expression(solver):
     z, codes, expr = _expression_batch()
     y = torch.ones(len(z), 2) * 0.5
-    layer = IdentityMatching(eps=0.02, max_iter=500, tol=1e-6, solver=solver, k=10)
+    sinkhorn = {"eps": 0.02, "max_iter": 500, "tol": 1e-6} if solver == "sinkhorn" else {}
+    layer = IdentityMatching(solver=solver, k=10, **sinkhorn)
     for seed in range(1 if solver == "qp" else 3):  # qpth's interior point is slow on CPU
         out = layer(z, codes, y, generator=_gen(seed))
         ref_expr = expr[out.reference_index]
@@ -273,11 +276,57 @@ def test_half_precision_input():
     assert out.z_hat.dtype == torch.float32 and torch.isfinite(out.z_hat).all()
 
 
-def test_invalid_arguments():
-    with pytest.raises(ValueError):
-        IdentityMatching(n_identities=1)
-    with pytest.raises(ValueError):
-        IdentityMatching(solver="lp")
+@pytest.mark.parametrize("scale", [1e20, 1e-20])
+def test_extreme_feature_scales_follow_eq4(scale):
+    z, codes, y = _batch([6, 5, 7], d=16, seed=11)
+    layer = IdentityMatching(sampling="none")
+    base = layer(z, codes, y, generator=_gen(4))
+    zs = (z * scale).requires_grad_(True)
+    out = layer(zs, codes, y, generator=_gen(4))
+    # The cosine cost and the masses do not depend on the feature scale: same plan, same mu.
+    for name in ("cost", "plan", "a", "b", "mu"):
+        torch.testing.assert_close(getattr(out, name), getattr(base, name), atol=1e-6, rtol=1e-5)
+    # Eq. 4 on the scaled features, evaluated in float64.
+    zt = zs.detach()[out.index].double()
+    mu = out.mu.double().unsqueeze(1)
+    sigma = (zt - mu).pow(2).mean(1).sqrt()
+    torch.testing.assert_close(out.sigma.double(), sigma, rtol=1e-5, atol=0)
+    expect = (zt - mu) / (sigma.unsqueeze(1) + 1e-6)
+    torch.testing.assert_close(out.z_hat.double(), expect, rtol=1e-5, atol=1e-5)
+    assert out.z_hat.pow(2).mean(1).sqrt().min() > 0.99  # unit RMS, not all-zero
+    out.z_hat.sum().backward()
+    assert torch.isfinite(zs.grad).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_identities": 1}, "n_identities must be an integer >= 2, got 1"),
+        ({"k": 0}, "k must be an integer >= 1, got 0"),
+        ({"k": 2.5}, "k must be an integer >= 1, got 2.5"),
+        ({"eps": 1e-300}, r"eps must be a finite number >= 0.0001 \(units of the cosine cost"),
+        ({"eps": float("inf")}, "eps must be a finite number >= 0.0001"),
+        ({"max_iter": 0}, "max_iter must be an integer >= 1, got 0"),
+        ({"tol": -1.0}, "tol must be a finite number >= 0, got -1.0"),
+        ({"norm_eps": -1}, "norm_eps must be a finite number > 0, got -1"),
+        ({"mass_floor": 1.0}, r"mass_floor must be a finite number in \[0, 1\), got 1.0"),
+        ({"cos_eps": 0.0}, "cos_eps must be a finite number > 0, got 0.0"),
+        ({"weights": "l2"}, "weights must be one of 'relevance', 'self', got 'l2'"),
+        ({"sampling": "top"}, "sampling must be one of 'gumbel', 'none', got 'top'"),
+        ({"solver": "lp"}, "solver must be one of 'sinkhorn', 'exact', 'qp', got 'lp'"),
+        ({"grad": "implicit"}, "grad must be one of 'detach', 'autodiff', got 'implicit'"),
+        ({"solver": "exact", "grad": "autodiff"}, "grad must be 'detach' with solver 'exact'"),
+        ({"solver": "exact", "eps": 0.1}, "eps must be left at its default 0.05 with solver"),
+        ({"solver": "qp", "max_iter": 7}, "max_iter must be left at its default 100 with solver"),
+    ],
+)
+def test_invalid_parameters_are_named_with_their_range(kwargs, message):
+    with pytest.raises(ParameterError, match=message) as err:
+        IdentityMatching(**kwargs)
+    assert isinstance(err.value, ElimError) and isinstance(err.value, ValueError)
+
+
+def test_invalid_inputs():
     with pytest.raises(ValueError):
         IdentityMatching()(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), None)
 

@@ -12,6 +12,22 @@ A configuration is a :class:`Config` with five parts, mirrored one-to-one by the
 
 Every preset key must name a field: an unknown key is an error that names the file and the key,
 so a typo never silently falls back to a default. Command-line flags override the file.
+
+Settings are declared once. Each choice is a ``typing.Literal`` next to its owner (``Solver`` and
+``Grad`` in :mod:`elim.ot`, ``Weights`` and ``Sampling`` in :mod:`elim.matching`, the engine's
+``Method``, ``LrSchedule``, ``Precision``, ``Accelerator``, ``Strategy`` and ``SplitMode``
+here; ``head_output`` from :data:`elim.models.HEAD_OUTPUTS`), used by the field's type, by
+:meth:`Config.validate` and by the command line's ``choices``. Each numeric field states its
+allowed range next to its default (an :class:`elim.ot.checks.Bounds` in the field's metadata);
+the ``matching`` section is checked by :class:`elim.matching.IdentityMatching` itself, whose
+defaults it imports, and :meth:`MatchingConfig.build` is the one way from a config to the layer.
+A violation is a :class:`ConfigError` naming the source, the key and the allowed range, e.g.
+``command line: train.lr must be a finite number > 0, got -1.0``.
+
+Backbone options. ``model.options`` are the options of ``model.backbone``. When a file or the
+command line changes the backbone without giving ``model.options``, the options of the previous
+backbone that the new one does not have are dropped (e.g. cnn-small's ``channels`` from the
+presets under ``--backbone resnet18``); shared ones such as ``feature_activation`` are kept.
 """
 
 from __future__ import annotations
@@ -21,19 +37,49 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
 
 from elim.errors import ElimError
+from elim.matching import (
+    DEFAULT_COS_EPS,
+    DEFAULT_EPS,
+    DEFAULT_GRAD,
+    DEFAULT_K,
+    DEFAULT_MASS_FLOOR,
+    DEFAULT_MAX_ITER,
+    DEFAULT_N_IDENTITIES,
+    DEFAULT_NORM_EPS,
+    DEFAULT_SAMPLING,
+    DEFAULT_SOLVER,
+    DEFAULT_TOL,
+    DEFAULT_WEIGHTS,
+    Sampling,
+    Weights,
+)
+from elim.models import HEAD_OUTPUTS
+from elim.ot import Grad, ParameterError, Solver
+from elim.ot.checks import Bounds, check_choice
 
 if TYPE_CHECKING:
+    from elim.matching import IdentityMatching
     from elim.models import Preprocess
 
 __all__ = [
+    "DEFAULT_MARGIN",
+    "IMAGE_SIZE_MAX",
+    "IMAGE_SIZE_MIN",
     "PRESETS",
+    "Accelerator",
     "Config",
+    "ConfigError",
     "DataConfig",
+    "LrSchedule",
     "MatchingConfig",
+    "Method",
     "ModelConfig",
+    "Precision",
+    "SplitMode",
+    "Strategy",
     "TrainConfig",
     "apply_overrides",
     "config_from_dict",
@@ -43,9 +89,41 @@ __all__ = [
     "preset_config",
 ]
 
+#: Training method: ELIM (L_va + L_main through the identity matching) or the baseline (L_va).
+Method = Literal["elim", "baseline"]
+#: Learning-rate schedule: the paper's step decay or cosine annealing to 0.
+LrSchedule = Literal["step", "cosine"]
+#: Lightning precision.
+Precision = Literal["32", "bf16-mixed", "16-mixed", "64"]
+#: Lightning accelerator.
+Accelerator = Literal["cpu", "gpu", "cuda", "mps", "auto"]
+#: Lightning strategy: one process, or one process per device (DDP).
+Strategy = Literal["auto", "ddp"]
+#: Split rule (elim.training.data.make_splits): the dataset's ``split`` column when present
+#: (auto), that column only (official), or an identity-disjoint random split (random).
+SplitMode = Literal["auto", "official", "random"]
+
+#: Crop margin of training faces: the square around a face box has side max(w, h)·(1 + margin).
+#: The one default of ``data.margin``, for every cache built from a config.
+DEFAULT_MARGIN = 0.25
+#: Allowed face sizes in pixels (every registered backbone accepts sizes in this range; mixer
+#: takes 224 only, alexnet-light at least 64, and the model says so at its first batch).
+IMAGE_SIZE_MIN, IMAGE_SIZE_MAX = 8, 1024
+
 
 class ConfigError(ElimError):
     """A configuration file or value is invalid; the message names the file/key and the fix."""
+
+
+def _limits(length: int | None = None, **bounds: Any) -> dict[str, Any]:
+    """Field metadata: the allowed range (:class:`Bounds` keywords); ``length`` fixes the length
+    of a list field, whose items the bounds then apply to."""
+    return {"bounds": Bounds(**bounds), "length": length}
+
+
+def _setting(default: Any, **bounds: Any) -> Any:
+    """A dataclass field with its default and its allowed range (:class:`Bounds` keywords)."""
+    return field(default=default, metadata=_limits(**bounds))
 
 
 @dataclass
@@ -53,9 +131,9 @@ class ModelConfig:
     """The network: backbone f_φ (registry name) with feature size d, and the affine head f_θ."""
 
     backbone: str = "cnn-small"
-    feature_dim: int = 64
+    feature_dim: int = _setting(64, ge=1, integer=True)
     pretrained: bool = False
-    head_output: str = "linear"  # linear | tanh
+    head_output: str = field(default="linear", metadata={"choices": HEAD_OUTPUTS})
     options: dict[str, Any] = field(default_factory=dict)  # backbone options (dropout, ...)
 
     def to_model_dict(self) -> dict[str, Any]:
@@ -71,48 +149,58 @@ class ModelConfig:
 class DataConfig:
     """Where the faces come from, how they are split and how training batches are drawn.
 
-    ``image_size``/``mean``/``std`` default to the backbone's own (``backbone_defaults``).
-    Splits: the dataset's ``split`` column when present (``split_mode="auto"``), else an
-    identity-disjoint ``group_split`` with ``fractions`` (train, val, test) seeded by
-    ``split_seed``. Batches: ``batch_identities`` P identities × ``samples_per_identity`` K.
+    ``image_size``/``mean``/``std`` default to the backbone's own (``backbone_defaults``);
+    ``image_size`` must lie in [IMAGE_SIZE_MIN, IMAGE_SIZE_MAX] = [8, 1024]. ``margin``: crop
+    margin (:data:`DEFAULT_MARGIN`). Splits: the dataset's ``split`` column when present
+    (``split_mode="auto"``), else an identity-disjoint ``group_split`` with ``fractions``
+    (train, val, test) seeded by ``split_seed``. Batches: ``batch_identities`` P identities ×
+    ``samples_per_identity`` K.
     """
 
     dataset: str = "synthetic"
     root: str | None = None
-    image_size: int | None = None
-    mean: list[float] | None = None
-    std: list[float] | None = None
-    margin: float = 0.25
+    image_size: int | None = _setting(
+        None, ge=IMAGE_SIZE_MIN, le=IMAGE_SIZE_MAX, integer=True, optional=True
+    )
+    mean: list[float] | None = field(default=None, metadata=_limits(3, optional=True))
+    std: list[float] | None = field(default=None, metadata=_limits(3, gt=0, optional=True))
+    margin: float = _setting(DEFAULT_MARGIN, ge=0)
     cache_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    split_mode: str = "auto"  # auto | official | random
+    split_mode: SplitMode = "auto"
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
-    split_seed: int = 0
-    batch_identities: int = 10
-    samples_per_identity: int = 10
-    eval_batch_size: int = 256
+    split_seed: int = _setting(0, ge=0, integer=True)
+    batch_identities: int = _setting(10, ge=1, integer=True)
+    samples_per_identity: int = _setting(10, ge=1, integer=True)
+    eval_batch_size: int = _setting(256, ge=1, integer=True)
     augment: bool = True
-    num_workers: int = 0
+    num_workers: int = _setting(0, ge=0, integer=True)
 
 
 @dataclass
 class MatchingConfig:
-    """The identity-matching layer (Eqs. 3, 4, 7, 8) used by ``method=elim`` only."""
+    """The identity-matching layer (Eqs. 2, 3, 4, 7, 8) used by ``method=elim`` only.
 
-    n_identities: int = 10
-    k: int = 10
-    eps: float = 0.05
-    max_iter: int = 100
-    tol: float = 1e-4
-    weights: str = "relevance"  # relevance | self
-    sampling: str = "gumbel"  # gumbel | none
-    solver: str = "sinkhorn"  # sinkhorn | exact | qp
-    grad: str = "detach"  # detach | autodiff
-    norm_eps: float = 1e-6
-    mass_floor: float = 1e-3
-    cos_eps: float = 1e-8
+    The fields, their defaults and their allowed ranges are those of
+    :class:`elim.matching.IdentityMatching` (see it): ``eps``, ``max_iter`` and ``tol`` are
+    Sinkhorn's options, used with ``solver="sinkhorn"`` only; with ``exact`` or ``qp`` they
+    must keep their defaults (an error otherwise, never silently ignored).
+    """
 
-    def build(self):
+    n_identities: int = DEFAULT_N_IDENTITIES
+    k: int = DEFAULT_K
+    eps: float = DEFAULT_EPS
+    max_iter: int = DEFAULT_MAX_ITER
+    tol: float = DEFAULT_TOL
+    weights: Weights = DEFAULT_WEIGHTS
+    sampling: Sampling = DEFAULT_SAMPLING
+    solver: Solver = DEFAULT_SOLVER
+    grad: Grad = DEFAULT_GRAD
+    norm_eps: float = DEFAULT_NORM_EPS
+    mass_floor: float = DEFAULT_MASS_FLOOR
+    cos_eps: float = DEFAULT_COS_EPS
+
+    def build(self) -> IdentityMatching:
         """The :class:`elim.matching.IdentityMatching` layer of these settings (every field)."""
         from elim.matching import IdentityMatching
 
@@ -128,42 +216,45 @@ class TrainConfig:
     Learning rate: Adam with ``lr`` for f_φ and ``lr_head`` for f_θ; ``lr_schedule="step"`` (the
     paper's) multiplies it by ``lr_decay`` once at step ``lr_decay_first`` and again every
     ``lr_decay_every`` steps (``lr_decay_first = 0`` disables), ``"cosine"`` anneals it to 0 over
-    all training steps. ``threads`` sets torch's CPU threads (``None``: torch's default; on a
-    shared, oversubscribed CPU one thread per process is often fastest).
+    all training steps. ``grad_clip``: gradient-norm clip (None: no clipping). ``threads`` sets
+    torch's CPU threads (``None`` or 0: torch's default; on a shared, oversubscribed CPU one
+    thread per process is often fastest).
     Scaling and faults (docs/scaling.md): ``strategy="ddp"`` with ``devices`` > 1 runs one
     process per device, each drawing its own identities; ``checkpoint_every`` writes the resume
     checkpoint every that many steps (0: at epoch ends only); a step with a non-finite loss or
     gradient is skipped, and ``max_bad_steps`` such steps in a row stop training (0: never).
     """
 
-    method: str = "elim"  # elim | baseline
-    epochs: int = 30
-    max_steps: int | None = None
-    lr: float = 5e-5
-    lr_head: float = 1e-5
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.0
-    lr_schedule: str = "step"  # step (paper) | cosine (to 0 over all steps)
-    lr_decay: float = 0.8
-    lr_decay_first: int = 5000
-    lr_decay_every: int = 20000
-    warmup: float = 0.1
-    warmup_start: float = 0.0
-    main_weight: float = 1.0
-    w_mse: float = 1.0
-    w_pcc: float = 1.0
-    w_ccc: float = 1.0
-    grad_clip: float | None = None
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"  # auto | ddp (one process per device)
-    checkpoint_every: int = 500  # steps between resume checkpoints (0: epoch ends only)
-    max_bad_steps: int = 20  # consecutive non-finite steps before training stops (0: never)
-    precision: str = "32"
-    max_minutes: float | None = None
-    val_every: int = 1
+    method: Method = "elim"
+    epochs: int = _setting(30, ge=1, integer=True)
+    max_steps: int | None = _setting(None, ge=1, integer=True, optional=True)
+    lr: float = _setting(5e-5, gt=0)
+    lr_head: float = _setting(1e-5, gt=0)
+    betas: list[float] = field(
+        default_factory=lambda: [0.9, 0.999], metadata=_limits(2, ge=0, lt=1)
+    )
+    weight_decay: float = _setting(0.0, ge=0)
+    lr_schedule: LrSchedule = "step"
+    lr_decay: float = _setting(0.8, gt=0, le=1)
+    lr_decay_first: int = _setting(5000, ge=0, integer=True)
+    lr_decay_every: int = _setting(20000, ge=0, integer=True)
+    warmup: float = _setting(0.1, ge=0, le=1)  # a fraction of all steps
+    warmup_start: float = _setting(0.0, ge=0, le=1)
+    main_weight: float = _setting(1.0, ge=0)
+    w_mse: float = _setting(1.0, ge=0)
+    w_pcc: float = _setting(1.0, ge=0)
+    w_ccc: float = _setting(1.0, ge=0)
+    grad_clip: float | None = _setting(None, gt=0, optional=True)
+    accelerator: Accelerator = "auto"
+    devices: int | str = 1  # a number >= 1 or "auto"
+    strategy: Strategy = "auto"
+    checkpoint_every: int = _setting(500, ge=0, integer=True)  # steps (0: epoch ends only)
+    max_bad_steps: int = _setting(20, ge=0, integer=True)  # consecutive non-finite steps (0: never)
+    precision: Precision = "32"
+    max_minutes: float | None = _setting(None, gt=0, optional=True)
+    val_every: int = _setting(1, ge=1, integer=True)
     progress: bool = True
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    threads: int | None = _setting(None, ge=0, integer=True, optional=True)
     channels_last: bool = True  # NHWC memory format for convolutions (faster on CPU and GPU)
 
 
@@ -175,51 +266,84 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
+    seed: int = _setting(0, ge=0, integer=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def validate(self, source: str = "config") -> Config:
-        """Check choices and ranges; raise :class:`ConfigError` naming ``source`` and the key."""
-        choices = {
-            ("train", "method"): ("elim", "baseline"),
-            ("train", "lr_schedule"): ("step", "cosine"),
-            ("train", "precision"): ("32", "bf16-mixed", "16-mixed", "64"),
-            ("train", "accelerator"): ("cpu", "gpu", "cuda", "mps", "auto"),
-            ("train", "strategy"): ("auto", "ddp"),
-            ("matching", "weights"): ("relevance", "self"),
-            ("matching", "sampling"): ("gumbel", "none"),
-            ("matching", "solver"): ("sinkhorn", "exact", "qp"),
-            ("matching", "grad"): ("detach", "autodiff"),
-            ("data", "split_mode"): ("auto", "official", "random"),
-        }
-        for (section, key), allowed in choices.items():
-            value = getattr(getattr(self, section), key)
-            if str(value) not in allowed:
-                raise ConfigError(
-                    f"{source}: {section}.{key} = {value!r} is not one of {', '.join(allowed)}"
-                )
-        positive = [
-            ("data", "batch_identities"), ("data", "samples_per_identity"),
-            ("data", "eval_batch_size"), ("model", "feature_dim"), ("train", "epochs"),
-            ("matching", "n_identities"), ("matching", "k"), ("matching", "eps"),
-        ]
-        for section, key in positive:
-            if not getattr(getattr(self, section), key) > 0:
-                raise ConfigError(f"{source}: {section}.{key} must be > 0")
-        for key in ("checkpoint_every", "max_bad_steps"):
-            if getattr(self.train, key) < 0:
-                raise ConfigError(f"{source}: train.{key} must be >= 0 (0 switches it off)")
-        if not 0.0 <= self.train.warmup <= 1.0:
-            raise ConfigError(f"{source}: train.warmup is a fraction of all steps, in [0, 1]")
+        """Check every choice and range; raise :class:`ConfigError` naming ``source`` and the key.
+
+        Parameters
+        ----------
+        source : str
+            Where the values came from (a file name, ``"command line"``), for the message.
+
+        Returns
+        -------
+        Config
+            ``self``, unchanged.
+        """
+        for section in ("model", "data", "train"):
+            _validate_fields(getattr(self, section), f"{source}: {section}.")
+        _validate_fields(self, f"{source}: ", only=("seed",))
+        devices = self.train.devices
+        if devices != "auto" and not (isinstance(devices, int) and devices >= 1):
+            raise ConfigError(f"{source}: train.devices must be an integer >= 1 or 'auto', "
+                              f"got {devices!r}")
         fr = self.data.fractions
         if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
             raise ConfigError(
                 f"{source}: data.fractions must be three non-negative numbers (train, val, test) "
                 f"summing to 1, got {fr}"
             )
+        try:
+            self.matching.build()  # the layer checks its own parameters
+        except ParameterError as err:
+            raise ConfigError(f"{source}: matching.{err}") from None
+        from elim.models import backbone_options
+
+        try:
+            backbone_options(self.model.backbone, **self.model.options)
+        except ElimError as err:
+            raise ConfigError(f"{source}: model: {err}") from None
         return self
+
+
+def _literal(hint: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal`` type hint, else None."""
+    return get_args(hint) if get_origin(hint) is Literal else None
+
+
+def _validate_fields(obj: Any, prefix: str, only: tuple[str, ...] | None = None) -> None:
+    """Check the choices (Literal types, ``choices`` metadata) and ranges (``bounds``) of the
+    fields of ``obj`` (of the names in ``only``, when given)."""
+    hints = get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if only is not None and f.name not in only:
+            continue
+        value = getattr(obj, f.name)
+        choices = _literal(hints[f.name]) or f.metadata.get("choices")
+        bounds: Bounds | None = f.metadata.get("bounds")
+        try:
+            if choices is not None:
+                check_choice(f.name, value, choices)
+            elif bounds is not None and f.metadata.get("length") is not None:
+                _check_list(f.name, value, bounds, f.metadata["length"])
+            elif bounds is not None:
+                bounds.check(f.name, value)
+        except ParameterError as err:
+            raise ConfigError(f"{prefix}{err}") from None
+
+
+def _check_list(name: str, value: Any, bounds: Bounds, length: int) -> None:
+    if value is None and bounds.optional:
+        return
+    if not isinstance(value, (list, tuple)) or len(value) != length:
+        raise ParameterError(name, f"a list of {length} numbers", value)
+    item = dataclasses.replace(bounds, optional=False)
+    for i, x in enumerate(value):
+        item.check(f"{name}[{i}]", x)
 
 
 _SECTIONS = {
@@ -237,6 +361,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return None
         raise ConfigError(f"{where}: must not be null")
     origin = get_origin(hint)
+    if origin is Literal:  # a choice (checked by Config.validate); YAML may give precision 32
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     args = [a for a in get_args(hint) if a is not type(None)]
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -293,10 +419,37 @@ def _update_section(obj: Any, values: dict[str, Any], source: str, section: str)
         setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
 
 
+def _keep_shared_options(model: ModelConfig, source: str) -> None:
+    """Drop the options that ``model.backbone`` (just changed) does not have (see the module
+    docstring): a preset's cnn-small ``channels`` do not follow ``--backbone resnet18``."""
+    from elim.models import backbone_options
+
+    try:
+        known = backbone_options(model.backbone)
+    except ElimError as err:
+        raise ConfigError(f"{source}: model.backbone: {err}") from None
+    model.options = {k: v for k, v in model.options.items() if k in known}
+
+
 def config_from_dict(
     values: dict[str, Any], base: Config | None = None, source: str = "config"
 ) -> Config:
-    """Overlay a nested mapping (``{model: {...}, train: {...}, seed: 1}``) on ``base``."""
+    """Overlay a nested mapping (``{model: {...}, train: {...}, seed: 1}``) on ``base``.
+
+    Parameters
+    ----------
+    values : dict
+        Sections and keys to set; every key must name a field.
+    base : Config, optional
+        The configuration to start from (not modified); the defaults when None.
+    source : str
+        Where ``values`` came from, for error messages.
+
+    Returns
+    -------
+    Config
+        The validated result (:meth:`Config.validate`).
+    """
     config = copy.deepcopy(base) if base is not None else Config()
     if not isinstance(values, dict):
         raise ConfigError(
@@ -305,6 +458,11 @@ def config_from_dict(
     for key, value in values.items():
         if key == "seed":
             config.seed = _coerce(value, int, f"{source}: seed")
+        elif key == "model":
+            backbone = config.model.backbone
+            _update_section(config.model, value or {}, source, key)
+            if config.model.backbone != backbone and "options" not in (value or {}):
+                _keep_shared_options(config.model, source)
         elif key in _SECTIONS:
             _update_section(getattr(config, key), value or {}, source, key)
         else:
@@ -347,13 +505,18 @@ def apply_overrides(
     return config_from_dict(nested, config, source=source)
 
 
-#: Built-in presets (the YAML files in ``configs/`` hold the same values; a test keeps them
-#: equal). Both are *small-data* settings that depart from the paper's optimisation (Sec. 5.1:
-#: lr 5e-5 / 1e-5, decay ×0.8 after 5 K and every 20 K iterations), because they train from
-#: scratch for a few hundred iterations on a CPU: larger learning rates, cosine decay.
+#: Built-in presets (``--preset``; the paper's settings are the YAML files in ``configs/paper/``).
+#: Both are *small-data* settings that depart from the paper's optimisation (Sec. 5.1: lr 5e-5 /
+#: 1e-5, decay ×0.8 after 5 K and every 20 K iterations, batch 128-512), because they train from
+#: scratch for a few hundred iterations on a CPU: a narrow cnn-small with signed features
+#: (BatchNorm, no ReLU), batches of 10 identities × 5 faces for more updates per epoch, Adam
+#: 3e-3 for f_φ and f_θ with cosine decay to 0, and one torch thread per process (a tiny model
+#: gains little from more; ``elim cv --jobs`` runs fits side by side instead). The cnn-small
+#: ``channels`` apply to cnn-small only (see "Backbone options" in the module docstring).
 PRESETS: dict[str, dict[str, Any]] = {
-    # ``elim train`` with no arguments: the synthetic default dataset (60 identities, 2,880
-    # faces) at 32 px in about a minute on a CPU; same recipe as ``ck_plus`` with 20 epochs.
+    # ``elim train`` with no arguments: the synthetic default dataset (60 identities x 4 clips x
+    # 12 frames, drawn in memory; identity-disjoint 70/15/15 % split) at 32 px in about a
+    # minute on a CPU; the same recipe as ``ck_plus`` with 20 epochs.
     "synthetic": {
         "model": {"backbone": "cnn-small", "feature_dim": 64,
                   "options": {"channels": [8, 16, 32, 64], "feature_activation": "bn"}},
@@ -362,9 +525,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"method": "elim", "epochs": 20, "lr": 3e-3, "lr_head": 3e-3,
                   "lr_schedule": "cosine", "warmup": 0.1, "threads": 1},
     },
-    # ``elim cv`` on CK+48 (927 faces of 106 subjects, 48×48): 6-fold subject-independent CV,
-    # 36 fits in 15 minutes on 2 cores: a narrow cnn-small with signed features (BN, no ReLU),
-    # small batches (10 identities × 5 faces) for more updates, 50 epochs with cosine decay.
+    # ``elim cv`` on CK+48 (../shared/data/ck_plus_48/labels.csv, read by the "csv" reader;
+    # 927 faces of 106 subjects, 48×48): 6-fold subject-independent CV, 36 fits in 15 minutes
+    # on 2 cores; 50 epochs.
     "ck_plus": {
         "model": {"backbone": "cnn-small", "feature_dim": 64,
                   "options": {"channels": [8, 16, 32, 64], "feature_activation": "bn"}},

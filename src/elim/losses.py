@@ -1,4 +1,4 @@
-"""Training losses for valence–arousal regression.
+"""Training losses for valence–arousal regression (paper Algorithm 1 and Eq. 6).
 
 * ``L_va`` (Algorithm 1, line 8): supervision of the un-normalised predictions with
   MSE + (1 − PCC) + (1 − CCC), the usual VA objective.
@@ -35,9 +35,19 @@ def _check(pred: Tensor, target: Tensor) -> None:
 
 
 def mse(pred: Tensor, target: Tensor) -> Tensor:
-    """Sum over dimensions of the per-dimension mean squared error (``MSE_v + MSE_a``).
+    r"""Sum over dimensions of the per-dimension mean squared error (``MSE_v + MSE_a``).
 
-    Returns a zero that still carries ``pred``'s graph when N = 0.
+    .. math:: \text{MSE} = \sum_{k \in \{v, a\}} \frac{1}{N} \sum_{i=1}^N (p_{ik} - t_{ik})^2
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        (N, D) predictions and labels (D = 2: valence, arousal), same shape.
+
+    Returns
+    -------
+    Tensor
+        0-d loss; a zero that still carries ``pred``'s graph when N = 0.
     """
     _check(pred, target)
     if pred.shape[0] == 0:
@@ -53,26 +63,62 @@ def _moments(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor, Tens
 
 
 def pcc(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
-    """Per-dimension Pearson correlation (ddof = 0), shape (D,)."""
+    r"""Per-dimension Pearson correlation with population statistics (ddof = 0).
+
+    .. math::
+
+        \rho = \frac{\text{cov}(p, t)}
+                    {\sqrt{\text{var}(p) + \epsilon}\,\sqrt{\text{var}(t) + \epsilon}}
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        (N, D) predictions and labels, same shape.
+    eps : float, default 1e-8
+        Stabiliser in the denominators only (a constant prediction gives 0, finite gradients).
+
+    Returns
+    -------
+    Tensor
+        (D,) correlations.
+    """
     _check(pred, target)
     _, _, vp, vt, cov = _moments(pred, target)
     return cov / (torch.sqrt(vp + eps) * torch.sqrt(vt + eps))
 
 
 def ccc(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
-    """Per-dimension concordance correlation coefficient (ddof = 0), shape (D,)."""
+    r"""Per-dimension concordance correlation coefficient with population statistics (ddof = 0).
+
+    .. math::
+
+        \text{CCC} = \frac{2\,\text{cov}(p, t)}
+                          {\text{var}(p) + \text{var}(t) + (\bar p - \bar t)^2 + \epsilon}
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        (N, D) predictions and labels, same shape.
+    eps : float, default 1e-8
+        Stabiliser in the denominator only.
+
+    Returns
+    -------
+    Tensor
+        (D,) coefficients.
+    """
     _check(pred, target)
     mp, mt, vp, vt, cov = _moments(pred, target)
     return 2.0 * cov / (vp + vt + (mp - mt).pow(2) + eps)
 
 
 def pcc_loss(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
-    """``1 − mean_D PCC``."""
+    """``1 − mean_D PCC`` (see :func:`pcc` for the parameters); a 0-d tensor."""
     return 1.0 - pcc(pred, target, eps).mean()
 
 
 def ccc_loss(pred: Tensor, target: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
-    """``1 − mean_D CCC``."""
+    """``1 − mean_D CCC`` (see :func:`ccc` for the parameters); a 0-d tensor."""
     return 1.0 - ccc(pred, target, eps).mean()
 
 
@@ -84,11 +130,28 @@ def va_loss(
     w_ccc: float = 1.0,
     eps: float = DEFAULT_EPS,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """``L_va = w_mse·(MSE_v + MSE_a) + w_pcc·(1 − PCC) + w_ccc·(1 − CCC)``.
+    r"""The supervision of the plain predictions ŷ = f_θ(z) (Algorithm 1, line 8).
 
-    Returns ``(loss, parts)`` where ``parts`` holds the detached terms ``mse``, ``pcc_loss``,
-    ``ccc_loss`` (unweighted) as 0-d tensors. Needs N ≥ 2 for meaningful correlations; with
-    N < 2 the correlation terms are 1 (covariance 0) and the loss stays finite.
+    .. math:: L_{va} = w_{mse} (\text{MSE}_v + \text{MSE}_a) + w_{pcc} (1 - \overline{\text{PCC}})
+              + w_{ccc} (1 - \overline{\text{CCC}})
+
+    Parameters
+    ----------
+    pred, y : Tensor
+        (N, 2) predictions and labels (valence, arousal), N >= 1.
+    w_mse, w_pcc, w_ccc : float, default 1.0
+        Weights of the three terms.
+    eps : float, default 1e-8
+        Stabiliser of the correlation denominators.
+
+    Returns
+    -------
+    loss : Tensor
+        0-d L_va.
+    parts : dict of str to Tensor
+        The detached, unweighted terms ``mse``, ``pcc_loss``, ``ccc_loss`` (0-d). With N < 2 the
+        correlation terms are 1 (covariance 0) and the loss stays finite; N ≥ 2 is needed for
+        meaningful correlations.
     """
     _check(pred, y)
     if pred.shape[0] == 0:
@@ -102,13 +165,27 @@ def va_loss(
 
 
 def main_loss(pred_hat: Tensor, y_target: Tensor) -> Tensor:
-    """``L_main`` (Eq. 6): MSE between f_θ(Ẑ) and the labels of the target samples.
+    r"""``L_main`` (Eq. 6): MSE between f_θ(Ẑ) (Eq. 5) and the labels of the target samples.
 
-    The expectation of Eq. 6 is estimated by the mean over all matched target samples pooled
-    across target identities (an identity weighs by its sample count), with the same
+    .. math:: L_{main} = \sum_{e} \mathbb{E}_{(Z, Y) \sim p^e} (f_\theta(\hat Z^e) - Y^e)^2
+
+    The expectation is estimated by the mean over all matched target samples pooled across
+    target identities (an identity weighs by its sample count), with the same
     ``MSE_v + MSE_a`` convention as :func:`mse`. Algorithm 1 sums one MSE per target identity
-    instead; the two differ by a factor ≈ N − 1 that a loss weight absorbs. With no target
-    samples (a batch of a single identity) the result is a 0 attached to ``pred_hat``'s graph,
-    so ``backward()`` still works.
+    instead; the two differ by a factor ≈ N − 1 that a loss weight absorbs.
+
+    Parameters
+    ----------
+    pred_hat : Tensor
+        (M, 2) head outputs f_θ(ẑ) of the matched target samples
+        (:attr:`elim.matching.MatchingOutput.z_hat`).
+    y_target : Tensor
+        (M, 2) their labels (``y[out.index]``).
+
+    Returns
+    -------
+    Tensor
+        0-d loss; with no target samples (a batch of a single identity) a 0 attached to
+        ``pred_hat``'s graph, so ``backward()`` still works.
     """
     return mse(pred_hat, y_target)

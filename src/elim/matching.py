@@ -13,20 +13,29 @@ One forward pass, for a batch of features ``z`` grouped by identity:
    samples keeps them all. ``sampling="none"`` keeps every sample.
 3. **Masses (Eq. 8).** ``weights="relevance"``: â_i = [z_i^ref · mean_j z_j^tgt]_+ and
    b̂_j = [z_j^tgt · mean_i z_i^ref]_+ (raw dot products); ``weights="self"``: â_i = ‖z_i^ref‖,
-   b̂_j = ‖z_j^tgt‖. Each vector is turned into a probability vector (the two marginals of an OT
-   problem must have equal totals, so we use Σ = 1 rather than Eq. 8's unit L2 norm) mixed with a
-   small uniform floor: w = (1 − δ)·ŵ/Σŵ + δ/n with δ = ``mass_floor``; if Σŵ = 0 the masses are
-   uniform. Every real sample therefore gets mass ≥ δ/n and nothing is ever NaN.
-4. **Cost and plan.** C_ij = 1 − cos(z_i^ref, z_j^tgt) ∈ [0, 2] (norms clamped at ``cos_eps``, so a
-   zero feature has cost 1 to everything). All targets form one padded ``(T, n, m_max)`` batch with
-   column masks, solved by ONE call to :func:`elim.ot.solve`.
+   b̂_j = ‖z_j^tgt‖ (both computed on the batch's features divided by their largest absolute
+   entry, which changes no mass but keeps the products finite). Each vector is turned into a
+   probability vector (the two marginals of an OT problem must have equal totals, so we use
+   Σ = 1 rather than Eq. 8's unit L2 norm) mixed with a small uniform floor:
+   w = (1 − δ)·ŵ/Σŵ + δ/n with δ = ``mass_floor``; if Σŵ = 0 the masses are uniform. Every real
+   sample therefore gets mass ≥ δ/n and nothing is ever NaN.
+4. **Cost and plan (Eq. 2).** C_ij = 1 − cos(z_i^ref, z_j^tgt) ∈ [0, 2], computed on features
+   divided by their largest absolute entry, so that any feature scale (1e-20 or 1e20 in
+   float32) gives the same cost; a zero feature has cost 1 to everything (norms are clamped at
+   ``cos_eps``). All targets form one padded ``(T, n, m_max)`` batch with column masks, solved
+   by ONE call to :func:`elim.ot.solve`. ``eps``, ``max_iter`` and ``tol`` are Sinkhorn's
+   options and are passed to the solver only when ``solver="sinkhorn"``; the ``exact``
+   (network simplex, run to optimality) and ``qp`` (qpth, its own defaults) solvers take none
+   of them, and a non-default value with those solvers is refused, never silently ignored.
 5. **ID shift (Eq. 3).** One value per target sample, normalised by the plan's column mass:
    μ_j = Σ_i C_ij X_ij / Σ_i X_ij — the plan-weighted mean cost seen by target sample j. At
    convergence Σ_i X_ij = b_j; using the plan's own column sum keeps μ_j inside [min_i C_ij,
    max_i C_ij] ⊂ [0, 2] even when the solver stops early, and makes μ independent of the target's
    mass (Eq. 3 read literally scales μ_j by b_j ≈ 1/m).
 6. **Normalisation (Eq. 4).** Per target sample: σ_j = sqrt(mean_d (z_jd − μ_j)²) and
-   ẑ_j = (z_j − μ_j) / (σ_j + ``norm_eps``).
+   ẑ_j = (z_j − μ_j) / (σ_j + ``norm_eps``). σ_j is computed as s_j·sqrt(mean_d (c_jd / s_j)²)
+   with c = z − μ and s_j = max_d |c_jd|, so that the squares cannot overflow (features ~1e20
+   in float32) nor underflow; the value is that of Eq. 4.
 
 Gradients. ``grad="detach"``: the solver sees detached costs and masses and the plan X* is a
 constant, but μ_j = Σ_i C_ij X*_ij / Σ_i X*_ij is formed with the live cost C, so gradients
@@ -43,34 +52,116 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from elim import ot
+from elim.ot.checks import Bounds, Grad, ParameterError, Solver, check_choice
 
-__all__ = ["IdentityMatching", "MatchingOutput", "gumbel_topk_mask", "normalise_masses"]
+__all__ = [
+    "DEFAULT_COS_EPS",
+    "DEFAULT_EPS",
+    "DEFAULT_GRAD",
+    "DEFAULT_K",
+    "DEFAULT_MASS_FLOOR",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_NORM_EPS",
+    "DEFAULT_N_IDENTITIES",
+    "DEFAULT_SAMPLING",
+    "DEFAULT_SOLVER",
+    "DEFAULT_TOL",
+    "DEFAULT_WEIGHTS",
+    "EPS_MIN",
+    "SINKHORN_OPTIONS",
+    "IdentityMatching",
+    "MatchingOutput",
+    "Sampling",
+    "Weights",
+    "gumbel_topk_mask",
+    "normalise_masses",
+]
 
-_WEIGHTS = ("relevance", "self")
-_SAMPLING = ("gumbel", "none")
-_SOLVERS = ("sinkhorn", "exact", "qp")
-_GRADS = ("detach", "autodiff")
+#: OT masses: relevance weights (Eq. 8) or self-side weights ‖z‖ (paper Table 4).
+Weights = Literal["relevance", "self"]
+#: Samples per identity: Gumbel-top-k (Eq. 7) or every sample.
+Sampling = Literal["gumbel", "none"]
+
+# Defaults of IdentityMatching, and (imported) of elim.config.MatchingConfig.
+DEFAULT_N_IDENTITIES = 10  # N identities matched per batch (paper Sec. 5.1)
+DEFAULT_K = 10  # k of the Gumbel-top-k sampling (Sec. 5.1)
+DEFAULT_EPS = 0.05  # Sinkhorn's ε, in units of the cosine cost (C ∈ [0, 2])
+DEFAULT_MAX_ITER = 100  # Sinkhorn iterations at most (converges in tens on ELIM's costs)
+DEFAULT_TOL = 1e-4  # Sinkhorn's relative L1 row-marginal tolerance
+DEFAULT_WEIGHTS: Weights = "relevance"
+DEFAULT_SAMPLING: Sampling = "gumbel"
+DEFAULT_SOLVER: Solver = "sinkhorn"
+DEFAULT_GRAD: Grad = "detach"
+DEFAULT_NORM_EPS = 1e-6  # ε of Eq. 4 (Sec. 5.1)
+DEFAULT_MASS_FLOOR = 1e-3  # uniform share δ mixed into the masses
+DEFAULT_COS_EPS = 1e-8  # clamp of the feature norms in the cosine cost
+#: Smallest accepted ε: 5e-5 of the cosine cost's range [0, 2]. Below it Sinkhorn needs far more
+#: than 1e4 iterations and float64 arithmetic, and the plan is the unregularised one anyway.
+EPS_MIN = 1e-4
+#: The Sinkhorn options of the layer and their defaults: passed to the solver only when
+#: ``solver="sinkhorn"``; with another solver they must keep these values.
+SINKHORN_OPTIONS: dict[str, float] = {
+    "eps": DEFAULT_EPS,
+    "max_iter": DEFAULT_MAX_ITER,
+    "tol": DEFAULT_TOL,
+}
+
+_BOUNDS = {
+    "n_identities": Bounds(ge=2, integer=True),
+    "k": Bounds(ge=1, integer=True),
+    "eps": Bounds(ge=EPS_MIN, unit="(units of the cosine cost, C in [0, 2])"),
+    "max_iter": Bounds(ge=1, integer=True),
+    "tol": Bounds(ge=0),
+    "norm_eps": Bounds(gt=0),
+    "mass_floor": Bounds(ge=0, lt=1),
+    "cos_eps": Bounds(gt=0),
+}
 
 
 @dataclass
 class MatchingOutput:
     """Result of :class:`IdentityMatching` (M matched target samples, T target identities).
 
-    ``z_hat`` (M, d) normalised target features (Eq. 4); ``index`` (M,) batch rows they came from
-    (``y[index]`` are their labels); ``mu`` and ``sigma`` (M,) per-sample shift and scale;
-    ``target_of`` (M,) position of each sample's identity in ``targets``.
-    Diagnostics: ``reference`` identity code (−1 when empty), ``targets`` (T,) codes,
-    ``reference_index`` (n,) and ``target_index`` (T, m_max, −1 = padding) batch rows of the
-    sampled sets, detached ``plan``/``cost`` (T, n, m_max) and masses ``a`` (T, n), ``b``
-    (T, m_max), wall-clock ``seconds`` of the forward (asynchronous on CUDA: no device sync),
-    solver ``n_iter``, ``converged`` and ``marginal_error``. ``empty`` is True (M = 0) when the
-    batch holds fewer than two identities.
+    Attributes
+    ----------
+    z_hat : Tensor
+        (M, d) normalised target features Ẑ (Eq. 4), on the graph of ``z``.
+    index : Tensor
+        (M,) batch rows they came from (``y[index]`` are their labels, the targets of Eq. 6).
+    mu, sigma : Tensor
+        (M,) per-sample ID shift μ_j (Eq. 3, divided by the column mass) and scale σ_j (Eq. 4).
+    target_of : Tensor
+        (M,) position of each sample's identity in ``targets``.
+    reference : int
+        Identity code of the reference e₁ (−1 when empty).
+    targets : Tensor
+        (T,) identity codes e₂…e_N.
+    reference_index : Tensor
+        (n,) batch rows of the sampled reference set.
+    target_index : Tensor
+        (T, m_max) batch rows of the sampled target sets (−1 = padding).
+    plan, cost : Tensor
+        (T, n, m_max) detached plans X* and costs C (Eq. 2), 0 on padding.
+    a, b : Tensor
+        (T, n), (T, m_max) masses of the OT problems (Eq. 8 or self-side, normalised).
+    seconds : float
+        Wall-clock time of the forward (asynchronous on CUDA: no device sync).
+    n_iter : int
+        Solver iterations (0 when the solver does not report them).
+    converged : bool
+        True when every OT problem converged.
+    marginal_error : float
+        Largest relative L1 row-marginal error over the problems.
+    empty : bool
+        True (M = 0) when the batch holds fewer than two identities; ``z_hat`` is then
+        ``z[:0]``, still on the graph.
     """
 
     z_hat: Tensor
@@ -105,13 +196,29 @@ def _uniform(
 def gumbel_topk_mask(
     scores: Tensor, mask: Tensor, k: int, generator: torch.Generator | None = None
 ) -> Tensor:
-    """Gumbel-top-k sampling without replacement (Eq. 7), row-wise on a padded table.
+    r"""Gumbel-top-k sampling without replacement (Eq. 7), row-wise on a padded table.
 
-    ``scores`` (G, L) non-negative sampling scores (here ‖y‖; π = score / Σ score, whose
-    normaliser does not change the ranking), ``mask`` (G, L) True for real entries. Returns a
-    (G, L) bool mask keeping min(k, count) real entries per row. Entries with score > 0 are ranked
-    by log(score) + Gumbel(0, 1); zero-score entries come after all positive ones, in uniformly
-    random order; padding is never kept.
+    Each row keeps the k entries with the largest keys :math:`g = \log \pi + \text{Gumbel}(0, 1)`,
+    π = score / Σ score (the normaliser does not change the ranking), which draws k entries
+    without replacement with probability ∝ score.
+
+    Parameters
+    ----------
+    scores : Tensor
+        (G, L) non-negative sampling scores (in the layer: the label norms ‖y‖).
+    mask : Tensor
+        (G, L) bool, True for real entries.
+    k : int
+        Entries to keep per row (min(k, count) are kept).
+    generator : torch.Generator, optional
+        Source of the Gumbel noise (any device).
+
+    Returns
+    -------
+    Tensor
+        (G, L) bool mask of the kept entries. Entries with score > 0 come first (by key);
+        zero-score entries come after all positive ones, in uniformly random order; padding is
+        never kept.
     """
     if scores.shape != mask.shape or scores.dim() != 2:
         raise ValueError("scores and mask must both be (G, L)")
@@ -133,10 +240,26 @@ def gumbel_topk_mask(
 
 
 def normalise_masses(w: Tensor, mask: Tensor, floor: float) -> Tensor:
-    """Non-negative weights (…, n) → probability vectors over the real entries (Sec. 4.3).
+    r"""Non-negative weights → probability vectors over the real entries (Eq. 8, Sec. 4.3).
 
-    w' = (1 − floor)·w/Σw + floor/count on real entries, 0 on padding; uniform when Σw = 0 (or
-    not finite). Works row-wise on the last dimension.
+    .. math:: w'_i = (1 - \delta) \frac{w_i}{\sum_j w_j} + \frac{\delta}{\text{count}}
+
+    on real entries and 0 on padding; uniform when Σw = 0 or is not finite. Eq. 8 divides by
+    the L2 norm instead; OT needs marginals of equal totals, hence Σ = 1.
+
+    Parameters
+    ----------
+    w : Tensor
+        (…, n) non-negative weights (e.g. â or b̂ of Eq. 8).
+    mask : Tensor
+        (…, n) bool, True for real entries.
+    floor : float
+        δ ∈ [0, 1): uniform share, so that every real entry gets mass ≥ δ / count.
+
+    Returns
+    -------
+    Tensor
+        (…, n) masses summing to 1 over the real entries of each row.
     """
     maskf = mask.to(w.dtype)
     w = w * maskf
@@ -147,6 +270,15 @@ def normalise_masses(w: Tensor, mask: Tensor, floor: float) -> Tensor:
     safe_total = torch.where(ok, total, torch.ones_like(total))
     mixed = (1.0 - floor) * w / safe_total + floor * uniform
     return torch.where(ok, mixed, uniform)
+
+
+def _max_abs(x: Tensor, dim: int | None = None) -> Tensor:
+    """Detached largest |x| (along ``dim``, kept as a size-1 axis; of all of ``x`` when None),
+    with 1 where it is 0. Dividing by it changes no scale-free quantity (a cosine, a ratio of
+    masses, σ_j / s_j) nor its gradient, and keeps squares and products of features finite."""
+    magnitude = x.detach().abs()
+    scale = magnitude.amax() if dim is None else magnitude.amax(dim, keepdim=True)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 def _layout(inverse: Tensor, chosen: Tensor) -> tuple[Tensor, Tensor]:
@@ -178,67 +310,112 @@ def _compact(table: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class IdentityMatching(nn.Module):
-    """ELIM identity matching: group by identity, match targets to a reference by OT, normalise.
+    r"""ELIM identity matching: group by identity, match targets to a reference by OT, normalise.
 
-    Parameters are described in the module docstring. The module has no learnable parameters;
-    it is deterministic given ``generator`` (which draws the identity subset, the reference and
-    the Gumbel keys). ``eps`` is the entropic regularisation in units of the cosine cost (C ∈ [0, 2]).
+    One forward (see the module docstring) samples k faces per identity (Eq. 7), weighs them
+    (Eq. 8), solves one OT problem per target identity against the reference (Eq. 2), takes the
+    per-sample ID shift (Eq. 3)
+
+    .. math:: \mu_j = \frac{\sum_i C_{ij} X^*_{ij}}{\sum_i X^*_{ij}}
+
+    and normalises each target sample (Eq. 4):
+    :math:`\hat z_j = (z_j - \mu_j) / (\sigma_j + \epsilon)`,
+    :math:`\sigma_j = \sqrt{\tfrac{1}{d} \sum_d (z_{jd} - \mu_j)^2}`.
+    The module has no learnable parameters; it is deterministic given ``generator`` (which
+    draws the identity subset, the reference and the Gumbel keys).
+
+    Parameters
+    ----------
+    n_identities : int, default 10
+        N >= 2 identities matched per batch (the first drawn is the reference).
+    k : int, default 10
+        Samples kept per identity by the Gumbel-top-k (>= 1; ``sampling="gumbel"`` only).
+    eps : float, default 0.05
+        Sinkhorn's entropic regularisation, in units of the cosine cost (C ∈ [0, 2]);
+        >= :data:`EPS_MIN` (1e-4). Sinkhorn only (see below).
+    max_iter : int, default 100
+        Sinkhorn iterations at most (>= 1). Sinkhorn only.
+    tol : float, default 1e-4
+        Sinkhorn's relative L1 row-marginal tolerance (>= 0). Sinkhorn only.
+    weights : {"relevance", "self"}, default "relevance"
+        OT masses: relevance weights (Eq. 8) or self-side weights ‖z‖.
+    sampling : {"gumbel", "none"}, default "gumbel"
+        Gumbel-top-k per identity (Eq. 7, needs the labels ``y``) or every sample.
+    solver : {"sinkhorn", "exact", "qp"}, default "sinkhorn"
+        OT solver (:func:`elim.ot.solve`). ``eps``, ``max_iter``, ``tol`` are passed only to
+        ``"sinkhorn"``; ``"exact"`` (network simplex, to optimality) and ``"qp"`` (qpth with its
+        defaults) take none of them, and a value other than the default is refused with them.
+    grad : {"detach", "autodiff"}, default "detach"
+        ``"detach"``: a constant plan, gradients through Eq. 4 and the live cost in μ;
+        ``"autodiff"``: also through the plan and the masses (not with ``solver="exact"``).
+    norm_eps : float, default 1e-6
+        ε of Eq. 4 (> 0).
+    mass_floor : float, default 1e-3
+        Uniform share δ ∈ [0, 1) of the masses (:func:`normalise_masses`).
+    cos_eps : float, default 1e-8
+        Clamp of the feature norms in the cosine cost (> 0); only a zero feature reaches it.
+
+    Raises
+    ------
+    ParameterError
+        For a parameter of the wrong type or out of range; the message names it and its range.
     """
 
     def __init__(
         self,
-        n_identities: int = 10,
-        k: int = 10,
-        eps: float = 0.05,
-        max_iter: int = 200,
-        tol: float = 1e-4,
-        weights: str = "relevance",
-        sampling: str = "gumbel",
-        solver: str = "sinkhorn",
-        grad: str = "detach",
-        norm_eps: float = 1e-6,
-        mass_floor: float = 1e-3,
-        cos_eps: float = 1e-8,
+        n_identities: int = DEFAULT_N_IDENTITIES,
+        k: int = DEFAULT_K,
+        eps: float = DEFAULT_EPS,
+        max_iter: int = DEFAULT_MAX_ITER,
+        tol: float = DEFAULT_TOL,
+        weights: Weights = DEFAULT_WEIGHTS,
+        sampling: Sampling = DEFAULT_SAMPLING,
+        solver: Solver = DEFAULT_SOLVER,
+        grad: Grad = DEFAULT_GRAD,
+        norm_eps: float = DEFAULT_NORM_EPS,
+        mass_floor: float = DEFAULT_MASS_FLOOR,
+        cos_eps: float = DEFAULT_COS_EPS,
     ) -> None:
         super().__init__()
-        if n_identities < 2:
-            raise ValueError("n_identities must be at least 2 (one reference and one target)")
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        if eps <= 0:
-            raise ValueError("eps must be positive")
-        if not 0.0 <= mass_floor < 1.0:
-            raise ValueError("mass_floor must be in [0, 1)")
-        for name, value, allowed in (
-            ("weights", weights, _WEIGHTS),
-            ("sampling", sampling, _SAMPLING),
-            ("solver", solver, _SOLVERS),
-            ("grad", grad, _GRADS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        given = {
+            "n_identities": n_identities, "k": k, "eps": eps, "max_iter": max_iter, "tol": tol,
+            "norm_eps": norm_eps, "mass_floor": mass_floor, "cos_eps": cos_eps,
+        }
+        checked = {name: _BOUNDS[name].check(name, value) for name, value in given.items()}
+        self.weights: Weights = check_choice("weights", weights, Weights)
+        self.sampling: Sampling = check_choice("sampling", sampling, Sampling)
+        self.solver: Solver = check_choice("solver", solver, Solver)
+        self.grad: Grad = check_choice("grad", grad, Grad)
         if solver == "exact" and grad == "autodiff":
-            raise ValueError(
-                "solver='exact' (network simplex) is not differentiable; use grad='detach'"
+            raise ParameterError(
+                "grad", "'detach' with solver 'exact' (the network simplex is not "
+                "differentiable; use solver 'qp' or 'sinkhorn' for grad='autodiff')", grad
             )
-        self.n_identities = int(n_identities)
-        self.k = int(k)
-        self.eps = float(eps)
-        self.max_iter = int(max_iter)
-        self.tol = float(tol)
-        self.weights = weights
-        self.sampling = sampling
-        self.solver = solver
-        self.grad = grad
-        self.norm_eps = float(norm_eps)
-        self.mass_floor = float(mass_floor)
-        self.cos_eps = float(cos_eps)
+        if solver != "sinkhorn":
+            for name, default in SINKHORN_OPTIONS.items():
+                if checked[name] != default:
+                    raise ParameterError(
+                        name, f"left at its default {default!r} with solver {solver!r}: it is an "
+                        "option of the sinkhorn solver, which the other solvers do not take",
+                        given[name],
+                    )
+        self.n_identities: int = checked["n_identities"]
+        self.k: int = checked["k"]
+        self.eps: float = checked["eps"]
+        self.max_iter: int = checked["max_iter"]
+        self.tol: float = checked["tol"]
+        self.norm_eps: float = checked["norm_eps"]
+        self.mass_floor: float = checked["mass_floor"]
+        self.cos_eps: float = checked["cos_eps"]
 
     def extra_repr(self) -> str:
+        sinkhorn = (
+            f", eps={self.eps}, max_iter={self.max_iter}, tol={self.tol}"
+            if self.solver == "sinkhorn" else ""
+        )
         return (
-            f"n_identities={self.n_identities}, k={self.k}, eps={self.eps}, "
-            f"weights={self.weights!r}, sampling={self.sampling!r}, solver={self.solver!r}, "
-            f"grad={self.grad!r}"
+            f"n_identities={self.n_identities}, k={self.k}, weights={self.weights!r}, "
+            f"sampling={self.sampling!r}, solver={self.solver!r}, grad={self.grad!r}{sinkhorn}"
         )
 
     # -- pieces -------------------------------------------------------------------------------
@@ -265,6 +442,8 @@ class IdentityMatching(nn.Module):
         """Relevance (Eq. 8) or self-side weights → probability vectors a (T, n), b (T, m)."""
         n_t = zt.shape[0]
         mask_r = torch.ones(n_t, zr.shape[0], dtype=torch.bool, device=zr.device)
+        scale = torch.maximum(_max_abs(zr), _max_abs(zt))  # one factor: the masses are unchanged
+        zr, zt = zr / scale, zt / scale
         if self.weights == "relevance":
             count_t = mask_t.sum(dim=1, keepdim=True).to(zt.dtype)
             mean_t = zt.sum(dim=1) / count_t  # padding rows of zt are zero
@@ -281,7 +460,7 @@ class IdentityMatching(nn.Module):
         if self.grad == "detach":
             cost, a, b = cost.detach(), a.detach(), b.detach()
         kwargs: dict = {"grad": self.grad}
-        if self.solver == "sinkhorn":  # eps, max_iter, tol are Sinkhorn's; exact/qp use defaults
+        if self.solver == "sinkhorn":  # eps, max_iter, tol are Sinkhorn's options only
             kwargs.update(eps=self.eps, max_iter=self.max_iter, tol=self.tol)
         mask_a = torch.ones(a.shape, dtype=torch.bool, device=a.device)
         return ot.solve(cost, a, b, solver=self.solver, mask_a=mask_a, mask_b=mask_t, **kwargs)
@@ -315,12 +494,28 @@ class IdentityMatching(nn.Module):
         y: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> MatchingOutput:
-        """Match every target identity of the batch to a random reference (Eqs. 3, 4, 7, 8).
+        """Match every target identity of the batch to a random reference (Eqs. 2, 3, 4, 7, 8).
 
-        ``z`` (B, d) features, ``identity`` (B,) integer identity codes, ``y`` (B, 2) labels
-        (needed only for ``sampling="gumbel"``). Half-precision features are processed in float32,
-        with autocast disabled (costs, masses, Sinkhorn and Eq. 3–4 statistics stay float32 under
-        mixed precision; gradients flow back to the half-precision ``z``).
+        Parameters
+        ----------
+        z : Tensor
+            (B, d) features f_φ(x). Half precision is processed in float32 with autocast
+            disabled (costs, masses, the OT solve and the Eq. 3–4 statistics stay float32 under
+            mixed precision; gradients flow back to the half-precision ``z``).
+        identity : Tensor
+            (B,) integer identity codes.
+        y : Tensor, optional
+            (B, 2) valence–arousal labels; needed only for ``sampling="gumbel"`` (Eq. 7 draws
+            ∝ ‖y‖).
+        generator : torch.Generator, optional
+            Draws the identity subset, the reference and the Gumbel keys (a CPU generator is
+            fine for CUDA inputs).
+
+        Returns
+        -------
+        MatchingOutput
+            Ẑ of the matched target samples with their batch rows, μ, σ and diagnostics;
+            ``empty=True`` when the batch holds fewer than two identities.
         """
         with torch.autocast(z.device.type, enabled=False):
             return self._forward(z, identity, y, generator)
@@ -352,8 +547,9 @@ class IdentityMatching(nn.Module):
         zr = z[ref_rows]  # (n, d)
         zt = z[tgt_table.clamp_min(0)] * mask_t.unsqueeze(-1).to(z.dtype)  # (T, m, d), pads = 0
 
-        rn = F.normalize(zr, dim=-1, eps=self.cos_eps)
-        tn = F.normalize(zt, dim=-1, eps=self.cos_eps)
+        # Cosines of features divided by their largest entry: the same for any feature scale.
+        rn = F.normalize(zr / _max_abs(zr, -1), dim=-1, eps=self.cos_eps)
+        tn = F.normalize(zt / _max_abs(zt, -1), dim=-1, eps=self.cos_eps)
         cost = (1.0 - torch.einsum("nd,tmd->tnm", rn, tn)).clamp(0.0, 2.0)  # (T, n, m)
         a, b = self._masses(zr, zt, mask_t)
 
@@ -371,8 +567,13 @@ class IdentityMatching(nn.Module):
         mu = torch.where(has_mass, weighted / torch.where(has_mass, col_mass, 1.0), fallback)
 
         # Eq. 4, per target sample.
+        # Eq. 4, per target sample; σ = s·sqrt(mean((c/s)²)) with s = max|c|, so that the squares
+        # neither overflow nor underflow (the clamp only acts on an all-zero c: σ = 0 there).
         centred = zt - mu.unsqueeze(-1)
-        sigma = torch.sqrt(centred.pow(2).mean(dim=-1).clamp_min(1e-30))
+        scale = _max_abs(centred, -1)
+        unit = centred / scale
+        tiny = torch.finfo(unit.dtype).tiny
+        sigma = scale.squeeze(-1) * torch.sqrt(unit.pow(2).mean(dim=-1).clamp_min(tiny))
         z_hat = centred / (sigma + self.norm_eps).unsqueeze(-1)
 
         t_idx, j_idx = torch.nonzero(mask_t, as_tuple=True)

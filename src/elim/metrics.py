@@ -64,10 +64,28 @@ def _ccc(p: np.ndarray, t: np.ndarray) -> float:
 
 
 def va_metrics(pred: Any, target: Any) -> dict[str, float]:
-    """Global RMSE, SAGR, PCC and CCC per dimension plus ``ccc_mean``; plain floats.
+    r"""Global RMSE, SAGR, PCC and CCC per dimension plus ``ccc_mean`` (see the module docstring).
 
-    ``pred`` and ``target`` are (N, 2) numpy arrays or torch tensors (valence, arousal).
-    Raises ``ValueError`` on shape mismatch, N = 0 or non-finite values.
+    .. math:: \text{RMSE} = \sqrt{\tfrac{1}{N}\textstyle\sum_i (p_i - t_i)^2}, \quad
+              \text{SAGR} = \tfrac{1}{N}\textstyle\sum_i [\text{sign}(p_i) = \text{sign}(t_i)],
+
+    PCC = cov / (std_p · std_t), CCC = 2 cov / (var_p + var_t + (mean_p − mean_t)²), all with
+    ddof = 0, over every sample at once, in float64.
+
+    Parameters
+    ----------
+    pred, target : array-like or Tensor
+        (N, 2) predictions and labels (valence, arousal), N >= 1, finite.
+
+    Returns
+    -------
+    dict of str to float
+        The keys of :data:`METRIC_KEYS`, in that order.
+
+    Raises
+    ------
+    ValueError
+        On a shape mismatch, N = 0 or non-finite values.
     """
     p, t = _as_array(pred, "pred"), _as_array(target, "target")
     if p.shape != t.shape:
@@ -88,10 +106,20 @@ def va_metrics(pred: Any, target: Any) -> dict[str, float]:
 
 
 def aggregate(metrics: Sequence[Mapping[str, float]], ddof: int = 1) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation (``ddof``, default 1) of each key over a list of metric dicts.
+    """Mean and standard deviation of each key over a list of metric dicts (folds, seeds).
 
-    Returns ``{key: {"mean": m, "std": s, "n": count}}`` for every key present in all entries;
-    the std is 0.0 when there are no more entries than ``ddof``.
+    Parameters
+    ----------
+    metrics : sequence of mapping
+        Metric dictionaries (e.g. from :func:`va_metrics`), at least one.
+    ddof : int, default 1
+        Delta degrees of freedom of the standard deviation (1: the sample std across folds).
+
+    Returns
+    -------
+    dict
+        ``{key: {"mean": m, "std": s, "n": count}}`` for every key present in all entries; the
+        std is 0.0 when there are no more entries than ``ddof``.
     """
     if len(metrics) == 0:
         raise ValueError("aggregate needs at least one metrics dictionary")
@@ -132,9 +160,22 @@ def format_metrics_table(
 ) -> str:
     """Markdown table with one row per entry of ``rows`` (name → metrics).
 
-    Values may be floats (from :func:`va_metrics`) or ``{"mean", "std"}`` dicts (from
-    :func:`aggregate`, shown as ``mean ± std``). Columns default to the known metric keys in
-    canonical order followed by any others; missing cells are left blank.
+    Parameters
+    ----------
+    rows : mapping of str to mapping
+        Row name → metrics; values may be floats (from :func:`va_metrics`) or
+        ``{"mean", "std"}`` dicts (from :func:`aggregate`, shown as ``mean ± std``).
+    keys : sequence of str, optional
+        Columns; default: the known metric keys in canonical order followed by any others.
+    digits : int, default 4
+        Decimals of every number.
+    label : str, default "run"
+        Header of the name column.
+
+    Returns
+    -------
+    str
+        The table; missing cells are left blank.
     """
     cols = list(keys) if keys is not None else _ordered_keys(rows.values())
     lines = [

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from elim.analysis.ablation import GRID, PAPER_CELL, Cell, select_cells, unavailable
+from elim.config import MatchingConfig
 from elim.errors import ElimError
 
 
@@ -32,6 +33,15 @@ def test_cell_sets_the_matching_and_trains_elim(tiny_config):
     assert (cfg.train.method, cfg.matching.solver, cfg.matching.weights,
             cfg.matching.sampling) == ("elim", "exact", "self", "none")
     assert tiny_config.matching.solver == "sinkhorn"  # the input is not modified
+
+
+def test_sinkhorn_options_apply_to_sinkhorn_cells_only(tiny_config):
+    tiny_config.matching.eps, tiny_config.matching.grad = 0.2, "autodiff"
+    sinkhorn = Cell("sinkhorn", "relevance", "gumbel").apply(tiny_config)
+    exact = Cell("exact", "relevance", "gumbel").apply(tiny_config)
+    assert (sinkhorn.matching.eps, sinkhorn.matching.grad) == (0.2, "autodiff")
+    assert (exact.matching.eps, exact.matching.grad) == (MatchingConfig().eps, "detach")
+    assert exact.matching.build().solver == "exact"
 
 
 def test_qp_is_unavailable_without_qpth(monkeypatch):

@@ -1,4 +1,4 @@
-"""elim.ot.exact (network simplex, qpth) and the elim.ot.solve entry point."""
+"""elim.ot.exact (network simplex), elim.ot.qp (qpth) and the elim.ot.solve entry point."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from ot_cases import cosine_cost, random_masses
 
 from elim.errors import ElimError
-from elim.ot import exact, sinkhorn, solve
+from elim.ot import exact, qp, sinkhorn, solve, solver_options, solver_unavailable
 
 
 def padded_batch(sizes, seed=0):
@@ -68,10 +68,61 @@ def test_solve_dispatches_to_every_solver():
     torch.testing.assert_close(
         solve(cost, solver="sinkhorn", eps=0.1).plan, sinkhorn(cost, eps=0.1).plan
     )
-    with pytest.raises(ElimError, match="solver"):
+    with pytest.raises(ElimError, match="solver must be one of 'sinkhorn', 'exact', 'qp'"):
         solve(cost, solver="lp")
-    with pytest.raises(ElimError, match="method"):
-        exact(cost, method="simplex")
+
+
+@pytest.mark.parametrize(
+    "solver, option, owner",
+    [("exact", "eps", "sinkhorn"), ("exact", "tol", "sinkhorn, qp"), ("exact", "ridge", "qp"),
+     ("qp", "eps", "sinkhorn"), ("sinkhorn", "ridge", "qp")],
+)
+def test_solve_refuses_options_of_other_solvers(solver, option, owner):
+    cost = cosine_cost(1, 3, 3, seed=35)
+    with pytest.raises(ElimError) as err:
+        solve(cost, solver=solver, **{option: 0.1})
+    message = str(err.value)
+    assert f"solver {solver!r} has no option {option!r}" in message
+    assert ", ".join(solver_options(solver)) in message  # the options it does take
+    assert f"{option} is an option of {owner}" in message
+    with pytest.raises(ElimError, match="no option 'typo'; its options are"):
+        solve(cost, solver=solver, typo=1)
+
+
+def test_each_solver_owns_its_options():
+    assert solver_options("sinkhorn") == ("eps", "max_iter", "tol", "grad", "mask_a", "mask_b")
+    assert solver_options("exact") == ("max_iter", "grad", "mask_a", "mask_b")
+    assert solver_options("qp") == ("tol", "ridge", "max_iter", "grad", "mask_a", "mask_b")
+    assert solver_unavailable("sinkhorn") is None and solver_unavailable("exact") is None
+
+
+@pytest.mark.parametrize("solver", ["sinkhorn", "exact", "qp"])
+def test_a_batch_of_no_problems_gives_an_empty_result(solver):
+    for cost in (torch.zeros(0, 4, 3, dtype=torch.float64), np.zeros((0, 4, 3))):
+        res = solve(cost, solver=solver)
+        assert res.plan.shape == (0, 4, 3) and res.f.shape == (0, 4) and res.g.shape == (0, 3)
+        assert res.value.shape == res.converged.shape == res.marginal_error.shape == (0,)
+        assert res.plan.dtype == torch.float64 and res.solver == solver and res.all_converged
+    masks = solve(torch.zeros(0, 2, 2), torch.zeros(0, 2), torch.zeros(0, 2), solver=solver,
+                  mask_b=torch.zeros(0, 2, dtype=torch.bool))
+    assert masks.plan.shape == (0, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "function, kwargs, message",
+    [
+        (exact, {"max_iter": 0}, r"max_iter must be an integer >= 1, got 0"),
+        (exact, {"max_iter": 2.5}, r"max_iter must be an integer >= 1, got 2.5"),
+        (exact, {"grad": "implicit"}, r"grad must be one of 'detach', 'autodiff'"),
+        (qp, {"ridge": 0.0}, r"ridge must be a finite number > 0 \(cost units\), got 0.0"),
+        (qp, {"ridge": float("nan")}, r"ridge must be a finite number > 0"),
+        (qp, {"tol": -1}, r"tol must be a finite number >= 0, got -1"),
+        (qp, {"max_iter": True}, r"max_iter must be an integer >= 1, got True"),
+    ],
+)
+def test_exact_and_qp_options_are_checked(function, kwargs, message):
+    with pytest.raises(ElimError, match=message):
+        function(cosine_cost(1, 3, 3, seed=36), **kwargs)
 
 
 def test_qp_without_qpth_names_the_install(monkeypatch):
@@ -97,6 +148,6 @@ def test_qp_matches_emd_with_padding_and_is_differentiable():
     assert gap.abs().max() < 1e-4
 
     cost = cost.clone().requires_grad_()
-    out = exact(cost, a, b, method="qp", grad="autodiff", mask_a=mask_a, mask_b=mask_b)
+    out = qp(cost, a, b, grad="autodiff", mask_a=mask_a, mask_b=mask_b)
     (out.plan * torch.rand_like(out.plan)).sum().backward()
     assert torch.isfinite(cost.grad).all()

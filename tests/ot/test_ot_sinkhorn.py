@@ -189,14 +189,48 @@ def test_autodiff_gradients_finite_with_padding_and_small_eps():
     assert (cost.grad[1, 3:] == 0).all()
 
 
+@pytest.mark.parametrize("scale", [1e8, 1e10])
+def test_huge_cost_scales_stay_finite_in_float32(scale):
+    """eps stays 0.05 while the cost grows: a nearly unregularised problem, run in float64
+    (float32 cannot resolve C / eps ~ 1e11), finite, and not converged rather than NaN."""
+    cost = cosine_cost(3, 6, 7, dim=4, seed=26, dtype=torch.float32) * scale
+    res = sinkhorn(cost, max_iter=200)
+    assert res.plan.dtype == torch.float32
+    for out in (res.plan, res.f, res.g, res.value, res.marginal_error):
+        assert torch.isfinite(out).all()
+    assert (res.plan >= 0).all() and (res.marginal_error <= 2 + 1e-6).all()
+    assert res.converged.equal(res.marginal_error <= 1e-5)
+    torch.testing.assert_close(res.plan.sum(-2), torch.full((3, 7), 1 / 7), atol=1e-6, rtol=0)
+    ref = sinkhorn(cost.double(), max_iter=200)  # the same problem solved in float64
+    torch.testing.assert_close(res.plan.double(), ref.plan, atol=1e-6, rtol=0)
+
+
+def test_cost_and_eps_scaled_by_1e8_in_float32_give_the_same_plan():
+    cost = cosine_cost(2, 5, 6, seed=27, dtype=torch.float32)
+    base = sinkhorn(cost, eps=0.05)
+    scaled = sinkhorn(cost * 1e8, eps=0.05 * 1e8)
+    assert scaled.all_converged
+    torch.testing.assert_close(scaled.plan, base.plan, atol=1e-6, rtol=1e-4)
+
+
+def test_eps_that_float64_cannot_resolve_is_refused_by_name():
+    cost = cosine_cost(2, 4, 4, seed=28) * 1e20
+    with pytest.raises(ElimError, match=r"eps = 0.05 is too small for costs up to 1.*e\+20"):
+        sinkhorn(cost)
+    scaled = sinkhorn(cost, eps=0.1 * 1e20)  # eps in cost units: the unscaled problem's plan
+    torch.testing.assert_close(scaled.plan, sinkhorn(cost / 1e20, eps=0.1).plan)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"eps": 0.0}, "eps"),
-        ({"eps": float("nan")}, "eps"),
-        ({"max_iter": 0}, "max_iter"),
-        ({"tol": -1.0}, "tol"),
-        ({"grad": "implicit"}, "grad"),
+        ({"eps": 0.0}, r"eps must be a finite number > 0 \(cost units\), got 0.0"),
+        ({"eps": float("nan")}, "eps must be a finite number > 0"),
+        ({"eps": "0.1"}, "eps must be a finite number > 0"),
+        ({"max_iter": 0}, "max_iter must be an integer >= 1, got 0"),
+        ({"max_iter": 1.5}, "max_iter must be an integer >= 1, got 1.5"),
+        ({"tol": -1.0}, "tol must be a finite number >= 0, got -1.0"),
+        ({"grad": "implicit"}, "grad must be one of 'detach', 'autodiff', got 'implicit'"),
         ({"a": torch.tensor([0.5, 0.6, -0.1])}, "non-negative"),
         ({"a": torch.tensor([0.2, 0.2, 0.2])}, "same total mass"),
         ({"a": torch.ones(4)}, "shape"),

@@ -11,14 +11,17 @@ from __future__ import annotations
 import copy
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, get_args
 
 from elim.analysis.markdown import results_page
 from elim.config import Config
 from elim.errors import ElimError
+from elim.matching import SINKHORN_OPTIONS, Sampling, Weights
+from elim.ot import Solver, solver_unavailable
 
 __all__ = [
+    "AXES",
     "GRID",
     "PAPER_CELL",
     "Cell",
@@ -29,35 +32,41 @@ __all__ = [
     "unavailable",
 ]
 
-SOLVERS = ("sinkhorn", "exact", "qp")
-WEIGHTS = ("relevance", "self")
-SAMPLINGS = ("gumbel", "none")
-
-
 @dataclass(frozen=True)
 class Cell:
-    """One setting of the matching layer's OT problem."""
+    """One setting of the matching layer's OT problem (the fields are ``matching`` keys)."""
 
-    solver: str
-    weights: str
-    sampling: str
+    solver: Solver
+    weights: Weights
+    sampling: Sampling
 
     @property
     def name(self) -> str:
         return f"{self.solver}-{self.weights}-{self.sampling}"
 
     def apply(self, config: Config) -> Config:
-        """A copy of ``config`` training ELIM with this cell's matching settings."""
+        """A copy of ``config`` training ELIM with this cell's matching settings.
+
+        Cells of the exact and qp solvers use ``grad="detach"`` (the network simplex has no
+        gradient; qp is kept alike) and the default Sinkhorn options (``eps``, ``max_iter``,
+        ``tol`` are Sinkhorn's: those solvers do not take them).
+        """
         cfg = copy.deepcopy(config)
         cfg.train.method = "elim"
-        cfg.matching.solver, cfg.matching.weights = self.solver, self.weights
-        cfg.matching.sampling = self.sampling
+        for axis in AXES:
+            setattr(cfg.matching, axis, getattr(self, axis))
         if self.solver != "sinkhorn":
-            cfg.matching.grad = "detach"  # network simplex has no gradient; qp keeps ours alike
+            cfg.matching.grad = "detach"
+            for name, default in SINKHORN_OPTIONS.items():
+                setattr(cfg.matching, name, default)
         return cfg.validate()
 
 
-GRID = tuple(Cell(s, w, p) for s in SOLVERS for w in WEIGHTS for p in SAMPLINGS)
+#: The grid's axes, each a ``matching`` key: solver, weights, sampling.
+AXES = tuple(f.name for f in fields(Cell))
+GRID = tuple(
+    Cell(s, w, p) for s in get_args(Solver) for w in get_args(Weights) for p in get_args(Sampling)
+)
 PAPER_CELL = Cell("sinkhorn", "relevance", "gumbel")  # the paper's (and our default) setting
 
 
@@ -73,18 +82,8 @@ def select_cells(patterns: Sequence[str] | None) -> list[Cell]:
 
 
 def unavailable(cell: Cell) -> str | None:
-    """Why ``cell`` cannot run here (a missing optional package), or ``None``."""
-    from elim.ot.exact import QPTH_INSTALL
-
-    needs = {"qp": ("qpth", QPTH_INSTALL), "exact": ("ot", "pip install pot")}
-    if cell.solver not in needs:
-        return None
-    module, fix = needs[cell.solver]
-    try:
-        __import__(module)
-    except ImportError:
-        return f"solver {cell.solver!r} needs the package {module!r} ({fix})"
-    return None
+    """Why ``cell`` cannot run here (its solver needs a missing optional package), or ``None``."""
+    return solver_unavailable(cell.solver)
 
 
 def matching_layer(config: Config):

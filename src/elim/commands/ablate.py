@@ -43,12 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from elim.analysis.ablation import AXES
     from elim.commands.cv import default_jobs
     from elim.commands.train import config_from_args
     from elim.errors import ElimError
     from elim.studies.ablation import run_ablation, select_cells
 
-    given = [f"--{k}" for k in ("solver", "weights", "sampling") if getattr(args, k) is not None]
+    given = [f"--{k}" for k in AXES if getattr(args, k) is not None]
     if given:
         raise ElimError(f"{', '.join(given)}: the grid sets these; pick cells with --cells")
     config = config_from_args(args, default_preset="ck_plus")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import get_args
+
+from elim.config import Method
 
 
 def default_jobs() -> int:
@@ -39,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = parser.add_argument_group("cross-validation")
     c.add_argument("--folds", type=int, default=6)
     c.add_argument("--methods", type=_names, default=["baseline", "elim"],
-                   help="comma-separated, e.g. baseline,elim")
+                   help=f"comma-separated, from {','.join(get_args(Method))}")
     c.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="comma-separated, e.g. 0,1,2")
     c.add_argument("--fold-seed", type=int, default=0, help="seed of the fold assignment")
     c.add_argument("--val-fraction", type=float, default=0.0,

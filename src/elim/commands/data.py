@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from elim.data.crop import DEFAULT_MARGIN
+from elim.config import DEFAULT_MARGIN
 from elim.errors import DataError
 
 

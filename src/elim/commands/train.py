@@ -15,9 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import Any, get_args
 
-from elim.config import PRESETS, Config, apply_overrides, load_config_file, preset_config
+from elim.config import (
+    PRESETS,
+    Accelerator,
+    Config,
+    Method,
+    Precision,
+    SplitMode,
+    Strategy,
+    apply_overrides,
+    load_config_file,
+    preset_config,
+)
+from elim.matching import Sampling, Weights
+from elim.ot import Grad, Solver
 
 #: flag destination → dotted config key
 _FLAG_KEYS = {
@@ -52,11 +65,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | 
     d.add_argument("--root", metavar="PATH", help="dataset folder or labels file")
     d.add_argument("--image-size", type=int, help="face size in pixels (default: the backbone's)")
     d.add_argument("--cache-dir", metavar="DIR", help="where face caches are kept")
-    d.add_argument("--split-mode", choices=["auto", "official", "random"])
+    d.add_argument("--split-mode", choices=get_args(SplitMode))
     d.add_argument("--batch-identities", type=int, metavar="P", help="identities per batch")
     d.add_argument("--samples-per-identity", type=int, metavar="K", help="samples per identity")
     m = parser.add_argument_group("model and optimisation")
-    m.add_argument("--method", choices=["elim", "baseline"])
+    m.add_argument("--method", choices=get_args(Method))
     m.add_argument("--backbone", help="cnn-small, alexnet-light, resnet18, mixer, timm:<model>")
     m.add_argument("--feature-dim", type=int, metavar="D")
     m.add_argument("--pretrained", action="store_true", default=None,
@@ -71,17 +84,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | 
     m.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient norm")
     m.add_argument("--seed", type=int)
     o = parser.add_argument_group("identity matching (method elim)")
-    o.add_argument("--eps", type=float, help="entropic regularisation of Sinkhorn")
+    o.add_argument("--eps", type=float,
+                   help="entropic regularisation of Sinkhorn, in cosine-cost units (>= 1e-4)")
     o.add_argument("--k", type=int, help="samples per identity kept by the Gumbel top-k (Eq. 7)")
     o.add_argument("--n-identities", type=int, metavar="N", help="identities matched per batch")
-    o.add_argument("--weights", choices=["relevance", "self"], help="OT masses (Eq. 8)")
-    o.add_argument("--sampling", choices=["gumbel", "none"])
-    o.add_argument("--solver", choices=["sinkhorn", "exact", "qp"])
-    o.add_argument("--grad", choices=["detach", "autodiff"], help="gradient through the plan")
+    o.add_argument("--weights", choices=get_args(Weights), help="OT masses (Eq. 8)")
+    o.add_argument("--sampling", choices=get_args(Sampling))
+    o.add_argument("--solver", choices=get_args(Solver),
+                   help="OT solver (--eps is a Sinkhorn option: not with exact or qp)")
+    o.add_argument("--grad", choices=get_args(Grad), help="gradient through the plan")
     e = parser.add_argument_group("engine")
-    e.add_argument("--accelerator", choices=["cpu", "gpu", "auto"])
+    e.add_argument("--accelerator", choices=get_args(Accelerator))
     e.add_argument("--devices", type=lambda s: s if s == "auto" else int(s))
-    e.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"])
+    e.add_argument("--precision", choices=get_args(Precision))
     e.add_argument("--max-minutes", type=float, help="wall-clock cap of the training loop")
     e.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: the config's; presets use 1)")
@@ -114,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(parser, default_preset="synthetic")
     f = parser.add_argument_group("scaling and faults (docs/scaling.md)")
-    f.add_argument("--strategy", choices=["auto", "ddp"],
+    f.add_argument("--strategy", choices=get_args(Strategy),
                    help="ddp: one process per device (--devices N), gloo on CPU, nccl on GPU")
     f.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                    help="write the resume checkpoint every STEPS steps (0: at epoch ends only)")

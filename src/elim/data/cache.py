@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elim.data.crop import DEFAULT_MARGIN
+from elim.config import DEFAULT_MARGIN
 from elim.data.extract import LazyDetector, VideoPool, detect_mask, extract_faces
 from elim.data.io import MAX_PIXELS
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport

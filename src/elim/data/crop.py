@@ -12,11 +12,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from elim.config import DEFAULT_MARGIN
 from elim.data.io import to_rgb3
 
 Box = tuple[float, float, float, float]
-
-DEFAULT_MARGIN = 0.25  # the one default crop margin
 
 
 def square_box(box: Sequence[float], margin: float = 0.0) -> Box:
@@ -56,7 +55,7 @@ def crop_face(
     image: np.ndarray,
     box: Sequence[float] | None,
     size: int,
-    margin: float = 0.2,
+    margin: float = DEFAULT_MARGIN,
 ) -> np.ndarray:
     """Crop the face of ``image`` (H×W×3 uint8) into a ``size``×``size``×3 uint8 array.
 

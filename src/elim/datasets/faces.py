@@ -15,8 +15,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from elim.config import DEFAULT_MARGIN
 from elim.data.cache import FaceCache, plan_cache
-from elim.data.crop import DEFAULT_MARGIN
 from elim.datasets.registry import read_dataset
 from elim.errors import DataError
 

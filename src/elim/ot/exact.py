@@ -1,16 +1,9 @@
-"""Unregularised OT: network simplex (POT's ``ot.emd``) and a QP layer (``qpth``).
+"""Unregularised OT by network simplex (POT's ``ot.emd``): the exact optimum of paper Eq. 2.
 
-Both take the batched, padded inputs of :func:`elim.ot.sinkhorn` and return an
-:class:`~elim.ot.result.OTResult`. They solve the linear programme of paper Eq. 2 without the
-entropy term; the paper compares Sinkhorn with QPTH in its Table 4.
-
-* ``method="emd"``: exact optimum per problem on the CPU in float64 (POT's network simplex,
-  only the real rows and columns of each problem). Not differentiable: the plan is a constant;
-  ``value`` = <C, P> carries the gradient P with respect to the cost.
-* ``method="qp"``: the LP with a small ridge ``ridge / 2 * ||P||^2`` (qpth needs a strictly
-  convex objective) solved by qpth's batched interior-point method in float64, all problems in
-  one call; differentiable with ``grad="autodiff"``. The dense KKT systems have n*m unknowns,
-  so this is meant for ELIM's small problems (k <= ~30). Needs the optional ``qpth`` package.
+Takes the batched, padded inputs of :func:`elim.ot.sinkhorn` and returns an
+:class:`~elim.ot.result.OTResult`. Each problem is solved on the CPU in float64 on its real rows
+and columns only. Not differentiable: the plan is a constant, and ``value`` = <C, X*> carries the
+gradient X* with respect to the cost.
 """
 
 from __future__ import annotations
@@ -20,14 +13,14 @@ import torch
 from torch import Tensor
 
 from elim.errors import ElimError
+from elim.ot.checks import Bounds, Grad, check_choice
 from elim.ot.problem import Problem, prepare, row_marginal_error, transport_cost
-from elim.ot.result import OTResult
+from elim.ot.result import OTResult, empty_result
 
-METHODS = ("emd", "qp")
-GRADS = ("detach", "autodiff")
+__all__ = ["exact"]
 
 
-def _emd(p: Problem, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _emd(p: Problem, max_iter: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Network simplex on each problem's real block; returns plan, f, g, optimal (B,) bool."""
     import ot
 
@@ -45,11 +38,7 @@ def _emd(p: Problem, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor, Tens
         a_i, b_i = mass_a[i, r], mass_b[i, c]
         b_i = b_i * (a_i.sum() / b_i.sum())  # exact balance in float64
         block, log = ot.emd(
-            a_i,
-            b_i,
-            np.ascontiguousarray(cost[i][np.ix_(r, c)]),
-            numItermax=max_iter or 1_000_000,
-            log=True,
+            a_i, b_i, np.ascontiguousarray(cost[i][np.ix_(r, c)]), numItermax=max_iter, log=True
         )
         plan[i][np.ix_(r, c)] = block
         f[i, r], g[i, c] = log["u"], log["v"]
@@ -64,116 +53,61 @@ def _emd(p: Problem, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor, Tens
     )
 
 
-#: How to install the optional QP backend: qpth's metadata pins numpy < 2, hence ``--no-deps``.
-QPTH_INSTALL = "pip install cvxpy && pip install --no-deps qpth"
-
-
-def qpth_available() -> bool:
-    """Whether the optional ``qp`` solver can run (qpth and the cvxpy it imports are installed)."""
-    try:
-        _qp_function()
-    except ElimError:
-        return False
-    return True
-
-
-def _qp_function():
-    try:
-        from qpth.qp import QPFunction
-    except ImportError as err:
-        raise ElimError(
-            f"solver 'qp' needs the optional package qpth: {QPTH_INSTALL} [{err}]"
-        ) from None
-    return QPFunction
-
-
-def _potentials_from_plan(plan: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-    """Potentials with f_i + g_j = target_ij on the plan's support (complementary slackness),
-    as the plan-weighted least-squares fit; the minimum-norm solution fixes the free shift."""
-    n = plan.shape[1]
-    weighted = plan * target
-    normal = torch.cat(
-        [
-            torch.cat([torch.diag_embed(plan.sum(2)), plan], 2),
-            torch.cat([plan.transpose(1, 2), torch.diag_embed(plan.sum(1))], 2),
-        ],
-        1,
-    )
-    rhs = torch.cat([weighted.sum(2), weighted.sum(1)], 1).unsqueeze(-1)
-    x = (torch.linalg.pinv(normal, hermitian=True) @ rhs).squeeze(-1)
-    return x[:, :n], x[:, n:]
-
-
-def _qp(p: Problem, ridge: float, max_iter: int | None) -> tuple[Tensor, Tensor, Tensor]:
-    """All problems in one batched qpth call; returns plan, f, g (float64)."""
-    qp_function = _qp_function()
-    n_batch, n, m = p.cost.shape
-    nz = n * m
-    like = {"dtype": torch.float64, "device": p.cost.device}
-    cost = p.cost.double()
-    eye = torch.eye(nz, **like)
-    # Row sums (n constraints) and column sums (m - 1: the last one follows from the total).
-    rows = torch.kron(torch.eye(n, **like), torch.ones(1, m, **like))
-    cols = torch.kron(torch.ones(1, n, **like), torch.eye(m, **like))[: m - 1]
-    equality = torch.cat([rows, cols], 0)
-    rhs = torch.cat([p.a.double(), p.b.double()[:, : m - 1]], 1)
-    solve = qp_function(maxIter=max_iter or 50, verbose=-1)
-    z = solve(ridge * eye, cost.reshape(n_batch, nz), -eye, torch.zeros(nz, **like), equality, rhs)
-    plan = z.reshape(n_batch, n, m).clamp_min(0)
-    if p.mask is not None:
-        plan = plan.masked_fill(~p.mask, 0.0)
-    f, g = _potentials_from_plan(plan.detach(), (cost + ridge * plan).detach())
-    return plan, f, g
-
-
 def exact(
     cost: Tensor,
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
-    method: str = "emd",
+    max_iter: int = 1_000_000,
+    grad: Grad = "detach",
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
-    grad: str = "detach",
-    tol: float = 1e-6,
-    ridge: float = 1e-5,
-    max_iter: int | None = None,
 ) -> OTResult:
-    """Unregularised OT plans for the same batched inputs as :func:`elim.ot.sinkhorn`.
+    r"""Exact OT plans (network simplex) for the batched inputs of :func:`elim.ot.sinkhorn`.
 
-    ``method``: "emd" (network simplex, exact) or "qp" (qpth, ridge-regularised, differentiable
-    with ``grad="autodiff"``). ``tol`` decides ``converged`` for "qp" (relative L1 row-marginal
-    error); "emd" reports the simplex's own optimality status. ``max_iter``: simplex pivots
-    (default 1e6) or interior-point iterations (default 50). ``n_iter`` is None (not reported).
+    Solves paper Eq. 2, the linear programme
+
+    .. math::
+
+        X^* = \arg\min_{X \ge 0,\ X 1 = a,\ X^T 1 = b} \sum_{ij} C_{ij} X_{ij},
+
+    per problem with POT's ``ot.emd`` (float64, CPU).
+
+    Parameters
+    ----------
+    cost, a, b, mask_a, mask_b
+        As for :func:`elim.ot.sinkhorn`.
+    max_iter : int, default 1_000_000
+        Simplex pivots at most per problem (>= 1; POT's ``numItermax``).
+    grad : {"detach"}, default "detach"
+        The network simplex has no gradient: ``"autodiff"`` is an error (use the ``qp`` or
+        ``sinkhorn`` solver for a differentiable plan).
+
+    Returns
+    -------
+    OTResult
+        ``solver="exact"``; ``converged`` is the simplex's optimality status, ``n_iter`` None,
+        ``f``/``g`` the simplex's dual potentials; dtype and device of the cost.
     """
-    if method not in METHODS:
-        raise ElimError(f"method must be one of {METHODS}, got {method!r}")
-    if grad not in GRADS:
-        raise ElimError(f"grad must be one of {GRADS}, got {grad!r}")
-    if method == "emd" and grad == "autodiff":
+    max_iter = Bounds(ge=1, integer=True).check("max_iter", max_iter)
+    if check_choice("grad", grad, Grad) == "autodiff":
         raise ElimError(
-            "the network simplex is not differentiable; use grad='detach', method='qp' or sinkhorn"
+            "the network simplex (solver 'exact') is not differentiable; use grad='detach', "
+            "or the qp or sinkhorn solver"
         )
-    if not ridge > 0:
-        raise ElimError(f"ridge must be positive, got {ridge!r}")
     p = prepare(cost, a, b, mask_a, mask_b)
-    if method == "emd":
-        plan, f, g, optimal = _emd(p, max_iter)
+    if p.size == 0:
+        result = empty_result(p, "exact")
     else:
-        with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-            plan, f, g = _qp(p, float(ridge), max_iter)
-        to = {"dtype": p.cost.dtype}
-        plan, f, g = plan.to(**to), f.to(**to), g.to(**to)
-    error = row_marginal_error(plan.detach().sum(-1), p.a, p.mass)
-    converged = optimal if method == "emd" else error <= tol
-    result = OTResult(
-        plan=plan,
-        f=f,
-        g=g,
-        value=transport_cost(p.cost, plan),
-        n_iter=None,
-        converged=converged,
-        marginal_error=error,
-        solver="exact" if method == "emd" else "qp",
-    )
+        plan, f, g, optimal = _emd(p, max_iter)
+        result = OTResult(
+            plan=plan,
+            f=f,
+            g=g,
+            value=transport_cost(p.cost, plan),
+            n_iter=None,
+            converged=optimal,
+            marginal_error=row_marginal_error(plan.sum(-1), p.a.detach(), p.mass.detach()),
+            solver="exact",
+        )
     return result if p.batched else result.squeeze_batch()

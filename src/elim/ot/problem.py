@@ -4,12 +4,14 @@ Every solver of :mod:`elim.ot` takes the same inputs: a cost of shape (n, m) or 
 masses ``a`` (B, n), ``b`` (B, m) and optional boolean masks (True = real entry). Problems of
 unequal sizes share one batch through padding: a row (column) is padding when its mask is False
 OR its mass is 0. Masses default to uniform over the real entries. Padded cost entries may hold
-anything (even NaN); they are replaced by 0 and never reach the solution.
+anything (even NaN); they are replaced by 0 and never reach the solution. A batch of B = 0
+problems is valid: every solver returns an empty result for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ class Problem:
     mask_b: Tensor  # (B, m) bool
     mask: Tensor | None  # (B, n, m) bool, row and column both real; None without padding
     batched: bool  # False when the cost came in as (n, m)
+    scale: float  # max |C_ij| over all real entries of the batch (0.0 for an empty batch)
 
     @property
     def padded(self) -> bool:
@@ -42,6 +45,15 @@ class Problem:
     def mass(self) -> Tensor:
         """(B,) total mass of each problem."""
         return self.a.sum(-1)
+
+    @property
+    def size(self) -> int:
+        """Number of problems B (0 for an empty batch)."""
+        return int(self.cost.shape[0])
+
+    def to(self, dtype: torch.dtype) -> Problem:
+        """The same problem with cost and masses in ``dtype`` (on the autograd graph)."""
+        return replace(self, cost=self.cost.to(dtype), a=self.a.to(dtype), b=self.b.to(dtype))
 
 
 def _tensor(x: object, device: torch.device | None = None) -> Tensor:
@@ -86,10 +98,27 @@ def prepare(
 ) -> Problem:
     """Validate the inputs and bring them to the batched, padded form of :class:`Problem`.
 
-    Raises :class:`~elim.errors.ElimError` for wrong shapes, negative or non-finite masses,
-    non-finite costs on real entries, a problem without any real row or column, or total masses
-    of a and b that differ by more than ``MASS_RTOL`` (relative). Smaller gaps are removed by
-    rescaling b, so that the balanced problem is feasible.
+    Parameters
+    ----------
+    cost : Tensor or array-like
+        (n, m) or (B, n, m) costs; half precision and integers are promoted to float32.
+    a, b : Tensor, optional
+        Masses (n,) / (B, n) and (m,) / (B, m); default uniform over the real entries.
+    mask_a, mask_b : Tensor, optional
+        Boolean (B, n) / (B, m) masks, True on real entries.
+
+    Returns
+    -------
+    Problem
+        The batch, padded entries zeroed; ``scale`` = max |C| over the real entries.
+
+    Raises
+    ------
+    ElimError
+        For wrong shapes, negative or non-finite masses, non-finite costs on real entries, a
+        problem without any real row or column, or total masses of a and b that differ by more
+        than ``MASS_RTOL`` (relative). Smaller gaps are removed by rescaling b, so that the
+        balanced problem is feasible.
     """
     cost = _float_cost(cost)
     if cost.dim() not in (2, 3):
@@ -111,7 +140,7 @@ def prepare(
         mask_a_t.all() & mask_b_t.all()
     )
 
-    if a is not None or b is not None:
+    if (a is not None or b is not None) and n_batch > 0:
         sum_a, sum_b = a_t.sum(-1), b_t.sum(-1)
         gap = (sum_a - sum_b).abs() / torch.maximum(sum_a, sum_b)
         if bool((gap > MASS_RTOL).any()):
@@ -127,11 +156,16 @@ def prepare(
     if padded:
         mask = mask_a_t.unsqueeze(-1) & mask_b_t.unsqueeze(-2)
         cost = cost.masked_fill(~mask, 0.0)
-    # One reduction in the usual case; the elementwise test only when the sum is not finite.
-    if not (bool(torch.isfinite(cost.detach().sum())) or bool(torch.isfinite(cost).all())):
+    # One reduction gives both the scale and the finiteness test (NaN propagates through it).
+    scale = 0.0
+    if n_batch > 0:
+        low, high = torch.aminmax(cost.detach())
+        scale = max(-float(low), float(high))
+    if not math.isfinite(scale):
         raise ElimError("cost must be finite on real (unmasked) entries (NaN or inf found)")
     return Problem(
-        cost=cost, a=a_t, b=b_t, mask_a=mask_a_t, mask_b=mask_b_t, mask=mask, batched=batched
+        cost=cost, a=a_t, b=b_t, mask_a=mask_a_t, mask_b=mask_b_t, mask=mask, batched=batched,
+        scale=scale,
     )
 
 

@@ -27,6 +27,16 @@ instead of several passes of exp over the (B, n, m) cost.
 Convergence is tested every few iterations (more often while the potentials still move): the
 solver stops when every problem's row-marginal L1 error, divided by the total mass and taken
 right after a column update, is at most ``tol``; columns then hold exactly.
+
+Scale. Only C / eps enters the iterations, and the log-kernel u_i + v_j - C_ij / eps is a
+difference of terms as large as R = max|C| / eps, so its rounding error is about R times the
+machine epsilon of the dtype. While R * finfo(dtype).eps <= ``MAX_LOGIT_ERROR`` the solve runs
+in the input's dtype; above that a float32 (or promoted half-precision) problem runs in float64
+and its results are cast back, and a problem that float64 cannot resolve either
+(R > MAX_LOGIT_ERROR / 2.2e-16 ~ 4.5e12) is refused with an ElimError that names eps. So no
+cost scale gives NaN: eps is in cost units, and a cost scaled by 1e8 with eps unchanged is a
+nearly unregularised problem that runs, stays finite and reports ``converged=False`` when
+``max_iter`` iterations do not reach ``tol``.
 """
 
 from __future__ import annotations
@@ -37,10 +47,15 @@ import torch
 from torch import Tensor
 
 from elim.errors import ElimError
+from elim.ot.checks import Bounds, Grad, check_choice
 from elim.ot.problem import Problem, prepare, transport_cost
-from elim.ot.result import OTResult
+from elim.ot.result import OTResult, empty_result
 
-GRADS = ("detach", "autodiff")
+__all__ = ["MAX_LOGIT_ERROR", "sinkhorn"]
+
+#: Largest accepted rounding error of the log-kernel, max|C| / eps * finfo(dtype).eps (see the
+#: module docstring): float32 handles max|C| / eps up to ~8.4e3, float64 up to ~4.5e12.
+MAX_LOGIT_ERROR = 1e-3
 #: Longest gap, in iterations, between two convergence checks.
 MAX_CHECK_INTERVAL = 8
 #: A batch with B*n*m cost entries checks at least every CHECK_WORK / (B*n*m) iterations
@@ -70,15 +85,18 @@ def _log_range(alpha: Tensor, beta: Tensor) -> float:
     return max(math.log(high), -math.log(low))
 
 
-def _check_args(eps: float, max_iter: int, tol: float, grad: str) -> None:
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ElimError(f"eps must be a positive number (in cost units), got {eps!r}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ElimError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not tol >= 0:
-        raise ElimError(f"tol must be >= 0, got {tol!r}")
-    if grad not in GRADS:
-        raise ElimError(f"grad must be one of {GRADS}, got {grad!r}")
+def _working_dtype(p: Problem, eps: float) -> torch.dtype:
+    """The dtype that resolves C / eps (the input's, else float64), or an ElimError naming eps."""
+    ratio = p.scale / eps
+    for dtype in (p.cost.dtype, torch.float64):
+        if ratio * torch.finfo(dtype).eps <= MAX_LOGIT_ERROR:
+            return dtype
+    limit = MAX_LOGIT_ERROR / torch.finfo(torch.float64).eps
+    raise ElimError(
+        f"sinkhorn: eps = {eps:g} is too small for costs up to {p.scale:.3g} (max|C| / eps = "
+        f"{ratio:.3g}; float64 resolves at most {limit:.3g}). eps is in cost units: scale it with "
+        f"the cost (e.g. eps = {0.025 * p.scale:.3g}), or use the exact solver"
+    )
 
 
 def _max_check_interval(shape: torch.Size) -> int:
@@ -171,38 +189,83 @@ def sinkhorn(
     eps: float = 0.05,
     max_iter: int = 1000,
     tol: float = 1e-5,
-    grad: str = "detach",
+    grad: Grad = "detach",
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
 ) -> OTResult:
-    """Entropic OT plans of one or a batch of problems in one call (no loop over problems).
+    r"""Entropic OT plans of one or a batch of problems in one call (no loop over problems).
 
-    ``cost`` (n, m) or (B, n, m); ``a`` (B, n) / ``b`` (B, m) masses (default: uniform over real
-    entries); ``mask_a`` / ``mask_b`` True on real entries. Entries with mask False or mass 0
-    are padding: their plan rows/columns are exactly 0 and their potentials 0. ``eps`` is the
-    entropic regularisation in cost units (see the module docstring). Stops when the relative L1
-    row-marginal error of every problem is <= ``tol`` or after ``max_iter`` iterations; the
-    defaults converge in tens of iterations on ELIM's cosine costs (k <= 256, float32).
+    Solves, per problem, the entropic version of paper Eq. 2 (POT's
+    ``ot.sinkhorn(a, b, C, reg=eps)``):
 
-    ``grad="detach"``: the iterations run under ``torch.no_grad()`` and the plan is a constant;
-    ``value`` = <C, P> still carries the gradient P with respect to the cost.
-    ``grad="autodiff"``: gradients flow through every unrolled iteration into cost, a and b.
+    .. math::
+
+        X^* = \arg\min_{X \ge 0,\ X 1 = a,\ X^T 1 = b}
+              \sum_{ij} C_{ij} X_{ij} + \varepsilon \sum_{ij} X_{ij} (\log X_{ij} - 1),
+        \qquad X^*_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon).
+
+    Parameters
+    ----------
+    cost : Tensor or array-like
+        (n, m) or (B, n, m) costs C; float32/float64 (half precision and integers are
+        promoted to float32). Entries on padding may hold anything, NaN included.
+    a, b : Tensor, optional
+        Masses (n,) / (B, n) and (m,) / (B, m), finite and >= 0, with equal totals per problem
+        (relative gap <= 1e-4, then rebalanced). Default: uniform over the real entries.
+    eps : float, default 0.05
+        Entropic regularisation ε > 0 in cost units (for the cosine cost of ELIM, C ∈ [0, 2],
+        0.05 is a mildly blurred matching and 1e-3 close to the unregularised optimum).
+        Scaling the cost and eps by one factor gives the same plan.
+    max_iter : int, default 1000
+        Iterations at most (>= 1); this library default suits any use, the matching layer
+        passes its own (:data:`elim.matching.DEFAULT_MAX_ITER`).
+    tol : float, default 1e-5
+        Stop when every problem's ``marginal_error`` is <= tol (>= 0; 0 runs all iterations).
+    grad : {"detach", "autodiff"}, default "detach"
+        ``"detach"``: the iterations run under ``torch.no_grad()`` and the plan is a constant
+        (``value`` still carries the gradient X* with respect to the cost); ``"autodiff"``:
+        gradients flow through every unrolled iteration into cost, a and b.
+    mask_a, mask_b : Tensor, optional
+        Boolean (B, n) / (B, m), True on real entries. Entries with mask False or mass 0 are
+        padding: their plan rows/columns and potentials are exactly 0.
+
+    Returns
+    -------
+    OTResult
+        ``plan``, ``f``/``g`` (``potentials``), ``value`` = <C, X*>, ``n_iter``,
+        ``converged`` = marginal_error <= tol, ``marginal_error``, ``solver="sinkhorn"``, in
+        the input's dtype (float32 for half precision). A batch of B = 0 problems gives empty
+        tensors; an unbatched cost gives results without the batch axis.
+
+    Raises
+    ------
+    ParameterError
+        For an option of the wrong type or out of range (the message names it and its range).
+    ElimError
+        For inputs :func:`elim.ot.problem.prepare` refuses, and for an eps too small for the
+        cost scale even in float64 (see the module docstring; nothing returns NaN).
     """
-    _check_args(eps, max_iter, tol, grad)
+    eps = Bounds(gt=0, unit="(cost units)").check("eps", eps)
+    max_iter = Bounds(ge=1, integer=True).check("max_iter", max_iter)
+    tol = Bounds(ge=0).check("tol", tol)
+    grad = check_choice("grad", grad, Grad)
     device = cost.device.type if isinstance(cost, Tensor) else "cpu"
     # Under mixed precision autocast would run the products in half precision: keep float32.
     with torch.autocast(device, enabled=False):
         p = prepare(cost, a, b, mask_a, mask_b)
-        if grad == "detach":
-            with torch.no_grad():
-                plan, u, v, error, n_iter = _iterate(p, float(eps), int(max_iter), float(tol))
-        else:
-            plan, u, v, error, n_iter = _iterate(p, float(eps), int(max_iter), float(tol))
-        error = error.detach()
+        if p.size == 0:
+            result = empty_result(p, "sinkhorn")
+            return result if p.batched else result.squeeze_batch()
+        dtype = p.cost.dtype
+        work = p.to(_working_dtype(p, eps))
+        with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
+            plan, u, v, error, n_iter = _iterate(work, eps, max_iter, tol)
+        plan = plan.to(dtype)
+        error = error.detach().to(dtype)
         result = OTResult(
             plan=plan,
-            f=u * eps,
-            g=v * eps,
+            f=(u * eps).to(dtype),
+            g=(v * eps).to(dtype),
             value=transport_cost(p.cost, plan),
             n_iter=n_iter,
             converged=error <= tol,

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from elim.analysis.ablation import (
+    AXES,
     GRID,
     PAPER_CELL,
     Cell,
@@ -146,7 +147,7 @@ def run_ablation(
     seeds = [int(s) for s in dict.fromkeys(seeds)]
     out = Path(out_dir)
     base = copy.deepcopy(config).validate()
-    shared = config_settings(base, matching=("solver", "weights", "sampling"))
+    shared = config_settings(base, matching=AXES)
     settings = {"config": shared, "folds": int(folds), "fold_seed": int(fold_seed),
                 "val_fraction": float(val_fraction), "timing_batches": int(timing_batches),
                 "timing_seed": int(base.seed)}
