@@ -19,7 +19,7 @@ from elim.models import build_model, infer
 from elim.runs import SPLITS, run_config, save_run
 from elim.training.data import open_cache
 
-TINY = Path(__file__).parent / "commands" / "tiny.yaml"
+TINY = Path(__file__).with_name("tiny.yaml")  # the tiny configuration (tests/conftest.py)
 
 
 def _save(run_dir: Path, seed: int, parts: dict[str, list[str]] | None = None) -> Path:

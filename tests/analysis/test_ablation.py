@@ -28,17 +28,19 @@ def test_select_cells_by_name_and_pattern():
 
 
 def test_cell_sets_the_matching_and_trains_elim(tiny_config):
-    tiny_config.train.method = "baseline"
-    cfg = Cell("exact", "self", "none").apply(tiny_config)
+    config = tiny_config(train={"epochs": 1})
+    config.train.method = "baseline"
+    cfg = Cell("exact", "self", "none").apply(config)
     assert (cfg.train.method, cfg.matching.solver, cfg.matching.weights,
             cfg.matching.sampling) == ("elim", "exact", "self", "none")
-    assert tiny_config.matching.solver == "sinkhorn"  # the input is not modified
+    assert config.matching.solver == "sinkhorn"  # the input is not modified
 
 
 def test_sinkhorn_options_apply_to_sinkhorn_cells_only(tiny_config):
-    tiny_config.matching.eps, tiny_config.matching.grad = 0.2, "autodiff"
-    sinkhorn = Cell("sinkhorn", "relevance", "gumbel").apply(tiny_config)
-    exact = Cell("exact", "relevance", "gumbel").apply(tiny_config)
+    config = tiny_config(train={"epochs": 1})
+    config.matching.eps, config.matching.grad = 0.2, "autodiff"
+    sinkhorn = Cell("sinkhorn", "relevance", "gumbel").apply(config)
+    exact = Cell("exact", "relevance", "gumbel").apply(config)
     assert (sinkhorn.matching.eps, sinkhorn.matching.grad) == (0.2, "autodiff")
     assert (exact.matching.eps, exact.matching.grad) == (MatchingConfig().eps, "detach")
     assert exact.matching.build().solver == "exact"

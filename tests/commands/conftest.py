@@ -8,8 +8,6 @@ import pytest
 
 from elim.cli import main
 
-TINY = Path(__file__).with_name("tiny.yaml")
-
 
 def _png_size(path: Path) -> tuple[int, int]:
     import matplotlib.image as mpimg
@@ -26,17 +24,12 @@ def png_size():
 
 
 @pytest.fixture(scope="session")
-def tiny_yaml() -> Path:
-    return TINY
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory, tiny_yaml) -> dict[str, Path]:
     """``{"baseline": dir, "elim": dir}``: two epochs each, same identity split."""
     root = tmp_path_factory.mktemp("runs")
     out = {}
     for method in ("baseline", "elim"):
         out[method] = root / method
-        assert main(["train", "--config", str(TINY), "--method", method, "--epochs", "2",
+        assert main(["train", "--config", str(tiny_yaml), "--method", method, "--epochs", "2",
                      "--out", str(out[method]), "--json"]) == 0
     return out

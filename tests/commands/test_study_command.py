@@ -13,7 +13,7 @@ def test_study_and_its_figure(tiny_yaml, tmp_path, capsys, png_size):
                  "--methods", "baseline", "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["fractions"] == [0.5, 1.0] and result["methods"] == ["baseline"]
-    assert [r["n_identities"] for r in result["summary"]["baseline"]] == [4, 8]
+    assert [r["n_identities"] for r in result["summary"]["baseline"]] == [7, 14]
     assert main(["plot", "identities", str(out), "--out", str(tmp_path), "--json"]) == 0
     w, h = png_size(json.loads(capsys.readouterr().out)["png"])
     assert w >= 400 and h >= 300

@@ -10,8 +10,9 @@ from elim.studies.ablation import select_cells
 
 
 def test_timed_pass_times_every_layer_on_the_same_batches(tiny_config, tiny_cache):
+    config = tiny_config(train={"epochs": 1})
     rows = list(range(len(tiny_cache)))
-    configs = {c.name: c.apply(tiny_config)
+    configs = {c.name: c.apply(config)
                for c in select_cells(["sinkhorn-relevance-gumbel", "exact-relevance-gumbel"])}
     t = ablation.time_matching(configs, tiny_cache, rows, n_batches=3)
     assert set(t) == set(configs)
@@ -21,11 +22,12 @@ def test_timed_pass_times_every_layer_on_the_same_batches(tiny_config, tiny_cach
 
 
 def test_one_cell_runs_skips_qp_and_resumes(tiny_config, tiny_cache, tmp_path, monkeypatch):
+    config = tiny_config(train={"epochs": 1})
     monkeypatch.setitem(sys.modules, "qpth", None)
     cells = select_cells(["sinkhorn-relevance-gumbel", "qp-self-none"])
     kw = {"cells": cells, "folds": 2, "seeds": [0], "timing_batches": 2, "cache": tiny_cache,
               "progress": False}
-    result = ablation.run_ablation(tiny_config, tmp_path, **kw)
+    result = ablation.run_ablation(config, tmp_path, **kw)
     (row,) = result["cells"]
     assert row["cell"] == "sinkhorn-relevance-gumbel" and row["paper_default"]
     assert row["fits"] == 2 and -1 <= row["ccc_mean"]["mean"] <= 1
@@ -40,5 +42,5 @@ def test_one_cell_runs_skips_qp_and_resumes(tiny_config, tiny_cache, tmp_path, m
 
     monkeypatch.setattr("elim.training.cv.fit", no_fit)
     monkeypatch.setattr(ablation, "time_matching", no_fit)
-    again = ablation.run_ablation(tiny_config, tmp_path, **kw)
+    again = ablation.run_ablation(config, tmp_path, **kw)
     assert again["cells"][0]["ccc_mean"] == row["ccc_mean"]

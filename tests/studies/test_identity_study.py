@@ -38,15 +38,16 @@ def test_no_va_variants_follow_the_paper():
 
 
 def test_study_runs_and_resumes(tiny_config, tiny_cache, tmp_path, monkeypatch):
+    config = tiny_config(train={"epochs": 1})
     kw = {"fractions": [0.5, 1.0], "methods": ["elim-no-va"], "seeds": [0],
-              "cache": tiny_cache, "progress": False}
-    result = identities.run_identity_study(tiny_config, tmp_path, **kw)
+          "cache": tiny_cache, "progress": False}
+    result = identities.run_identity_study(config, tmp_path, **kw)
     rows = result["summary"]["elim-no-va"]
-    assert [r["n_identities"] for r in rows] == [4, 8]  # pool of 8 (fractions 0.5/0.2/0.3)
+    assert [r["n_identities"] for r in rows] == [7, 14]  # pool of 14 (fractions 0.6/0.2/0.2)
     assert result["test_identities"] >= 2 and len(result["runs"]) == 2
     assert all(r["ccc_mean"]["std"] == 0.0 for r in rows)  # one seed
     md = (tmp_path / "study.md").read_text()
-    assert "ELIM w/o L_va" in md and "8 ids (100%)" in md
+    assert "ELIM w/o L_va" in md and "14 ids (100%)" in md
     assert (tmp_path / "identities.png").stat().st_size > 0
     assert (tmp_path / "identities.svg").stat().st_size > 0
 
@@ -54,12 +55,13 @@ def test_study_runs_and_resumes(tiny_config, tiny_cache, tmp_path, monkeypatch):
         raise AssertionError("a finished fit was run again")
 
     monkeypatch.setattr(identities, "fit", no_fit)
-    again = identities.run_identity_study(tiny_config, tmp_path, **kw)
+    again = identities.run_identity_study(config, tmp_path, **kw)
     assert again["summary"] == result["summary"]
 
 
 def test_study_rejects_bad_arguments(tiny_config, tiny_cache, tmp_path):
+    config = tiny_config(train={"epochs": 1})
     with pytest.raises(ElimError, match="unknown method"):
-        identities.run_identity_study(tiny_config, tmp_path, methods=["cae"], cache=tiny_cache)
+        identities.run_identity_study(config, tmp_path, methods=["cae"], cache=tiny_cache)
     with pytest.raises(ElimError, match="fractions"):
-        identities.run_identity_study(tiny_config, tmp_path, fractions=[0, 1], cache=tiny_cache)
+        identities.run_identity_study(config, tmp_path, fractions=[0, 1], cache=tiny_cache)
