@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_MARGIN",
     "IMAGE_SIZE_MAX",
     "IMAGE_SIZE_MIN",
+    "METHOD_VARIANTS",
     "PRESETS",
     "Accelerator",
     "Config",
@@ -76,6 +77,7 @@ __all__ = [
     "LrSchedule",
     "MatchingConfig",
     "Method",
+    "MethodVariant",
     "ModelConfig",
     "Precision",
     "SplitMode",
@@ -91,6 +93,24 @@ __all__ = [
 
 #: Training method: ELIM (L_va + L_main through the identity matching) or the baseline (L_va).
 Method = Literal["elim", "baseline"]
+
+
+@dataclass(frozen=True)
+class MethodVariant:
+    """A named training variant of the studies (Fig. 6): its label and configuration overrides."""
+
+    label: str
+    overrides: dict[str, Any]
+
+
+#: The variants compared by ``elim study identities`` (name → label, overrides).
+METHOD_VARIANTS: dict[str, MethodVariant] = {
+    "elim": MethodVariant("ELIM", {"train.method": "elim"}),
+    "elim-no-va": MethodVariant("ELIM w/o L_va", {"train.method": "elim", "train.w_mse": 0.0}),
+    "elim-main-only": MethodVariant("L_main only", {"train.method": "elim", "train.w_mse": 0.0,
+                                                    "train.w_pcc": 0.0, "train.w_ccc": 0.0}),
+    "baseline": MethodVariant("baseline", {"train.method": "baseline"}),
+}
 #: Learning-rate schedule: the paper's step decay or cosine annealing to 0.
 LrSchedule = Literal["step", "cosine"]
 #: Lightning precision.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from elim.config import METHOD_VARIANTS
 from elim.errors import ElimError
 from elim.studies import identities
-from elim.studies.identities import METHODS, _subset, study_parts
+from elim.studies.identities import _subset, study_parts
 
 
 def test_parts_are_disjoint_and_fixed():
@@ -33,8 +34,8 @@ def test_subsets_grow_nested_and_keep_two_identities():
 
 
 def test_no_va_variants_follow_the_paper():
-    assert METHODS["elim-no-va"] == {"train.method": "elim", "train.w_mse": 0.0}
-    assert METHODS["elim-main-only"]["train.w_ccc"] == 0.0
+    assert METHOD_VARIANTS["elim-no-va"].overrides == {"train.method": "elim", "train.w_mse": 0.0}
+    assert METHOD_VARIANTS["elim-main-only"].overrides["train.w_ccc"] == 0.0
 
 
 def test_study_runs_and_resumes(tiny_config, tiny_cache, tmp_path, monkeypatch):

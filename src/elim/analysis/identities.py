@@ -10,12 +10,15 @@ from typing import Any
 
 from elim.analysis.ablation import pm
 from elim.analysis.markdown import results_page
+from elim.config import METHOD_VARIANTS
 
-__all__ = ["METHOD_LABELS", "plot_study", "study_markdown"]
+__all__ = ["plot_study", "study_markdown"]
 
-#: method name (:data:`elim.studies.identities.METHODS`) → its label in tables and figures
-METHOD_LABELS = {"elim": "ELIM", "elim-no-va": "ELIM w/o L_va", "elim-main-only": "L_main only",
-                 "baseline": "baseline"}
+
+def _label(method: str) -> str:
+    """A method's label in tables and figures (:data:`elim.config.METHOD_VARIANTS`)."""
+    variant = METHOD_VARIANTS.get(method)
+    return variant.label if variant is not None else method
 
 
 def study_markdown(result: dict[str, Any]) -> str:
@@ -29,7 +32,7 @@ def study_markdown(result: dict[str, Any]) -> str:
             f"seeds {result['seeds']}.")
     columns = ["method", *(f"{row['n_identities']} ids ({100 * f:g}%)"
                            for f, row in zip(fr, first))]
-    rows = [[METHOD_LABELS.get(m, m), *(pm(row["ccc_mean"]) for row in result["summary"][m])]
+    rows = [[_label(m), *(pm(row["ccc_mean"]) for row in result["summary"][m])]
             for m in result["methods"]]
     lines = results_page(f"Number of training identities: {result['dataset']}", note, columns,
                          rows)
@@ -40,9 +43,9 @@ def plot_study(result: dict[str, Any], path: str | Path) -> Path:
     """Fig. 6 from a study's JSON (PNG + SVG)."""
     from elim.analysis import plots
 
-    scores = {METHOD_LABELS.get(m, m): [r["ccc_mean"]["mean"] for r in result["summary"][m]]
+    scores = {_label(m): [r["ccc_mean"]["mean"] for r in result["summary"][m]]
               for m in result["methods"]}
-    errors = {METHOD_LABELS.get(m, m): [r["ccc_mean"]["std"] for r in result["summary"][m]]
+    errors = {_label(m): [r["ccc_mean"]["std"] for r in result["summary"][m]]
               for m in result["methods"]}
     counts = [r["n_identities"] for r in result["summary"][result["methods"][0]]]
     return plots.identity_study(result["fractions"], scores, path, errors=errors,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elim.analysis.markdown import results_page
+from elim.data.records import GROUP_COLUMNS
 from elim.errors import ElimError
 
 if TYPE_CHECKING:  # the array measures need neither torch nor a run
@@ -181,7 +182,6 @@ def distance_ratio(
 
 # ------------------------------------------------------------------ on trained runs
 #: columns naming a video clip or sequence, used (in this order) by ``groups="auto"``
-GROUP_COLUMNS = ("clip", "sequence", "video")
 
 
 def probe_groups(table: pd.DataFrame, how: str = "auto") -> np.ndarray | None:

@@ -18,7 +18,7 @@ import copy
 import json
 import statistics
 import time
-from typing import Any
+from typing import Any, get_args
 
 __all__ = ["bench_step", "register"]
 
@@ -125,6 +125,8 @@ def bench_step(
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from elim.ot import Solver
+
     parser = sub.add_parser("step", help="seconds per training step, baseline vs ELIM",
                             description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--backbone", default="alexnet-light")
@@ -133,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-identities", type=int, default=10, help="N (identities per batch)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--feature-dim", type=int, default=64)
-    parser.add_argument("--solver", choices=["sinkhorn", "exact", "qp"], default="sinkhorn")
+    parser.add_argument("--solver", choices=get_args(Solver), default="sinkhorn")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")

@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 
-#: :data:`elim.analysis.invariance.GROUP_COLUMNS`, kept here so that building the CLI stays light
-GROUP_COLUMNS = ("clip", "sequence", "video")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     from elim.commands.plot import add_run_data_arguments
+    from elim.data.records import GROUP_COLUMNS
 
     parser = sub.add_parser("analyze", help="measurements on trained runs (invariance)")
     what = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)

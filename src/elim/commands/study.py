@@ -17,14 +17,10 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
-#: the methods of :data:`elim.studies.identities.METHODS` (kept here so that building the
-#: CLI does not import the study modules; a test keeps the two equal)
-METHOD_NAMES = ("elim", "elim-no-va", "elim-main-only", "baseline")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from elim.commands.cv import _ints, _names
     from elim.commands.train import add_config_arguments
+    from elim.config import METHOD_VARIANTS
 
     parser = sub.add_parser("study", help="studies over many trainings (identities: Fig. 6)")
     studies = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
@@ -35,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0],
                    help="shares of the training pool, comma-separated (default 0.1,0.25,0.5,1.0)")
     g.add_argument("--methods", type=_names, default=["elim", "elim-no-va", "baseline"],
-                   help=f"comma-separated, from {', '.join(METHOD_NAMES)} "
+                   help=f"comma-separated, from {', '.join(METHOD_VARIANTS)} "
                         "(default elim,elim-no-va,baseline)")
     g.add_argument("--seeds", type=_ints, default=[0], help="comma-separated, e.g. 0,1,2")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder (resumable)")

@@ -35,6 +35,9 @@ from elim.errors import DataError
 
 REQUIRED_COLUMNS = ("path", "identity", "valence", "arousal")
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+#: Optional columns naming the recording a face comes from (a clip, sequence or video): faces of
+#: one recording are near-duplicates, so measures that fold over faces keep them together.
+GROUP_COLUMNS = ("clip", "sequence", "video")
 
 
 @dataclass

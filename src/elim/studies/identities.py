@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from elim.analysis.identities import plot_study, study_markdown
-from elim.config import Config, apply_overrides
+from elim.config import METHOD_VARIANTS, Config, apply_overrides
 from elim.data.cache import FaceCache
 from elim.data.splits import Splits, group_split, groups_of
 from elim.errors import ElimError
@@ -35,16 +35,7 @@ from elim.runs.provenance import environment
 from elim.training.data import open_cache
 from elim.training.fit import fit
 
-__all__ = ["METHODS", "run_identity_study", "study_parts"]
-
-#: method name → configuration overrides
-METHODS: dict[str, dict[str, Any]] = {
-    "elim": {"train.method": "elim"},
-    "elim-no-va": {"train.method": "elim", "train.w_mse": 0.0},
-    "elim-main-only": {"train.method": "elim", "train.w_mse": 0.0, "train.w_pcc": 0.0,
-                       "train.w_ccc": 0.0},
-    "baseline": {"train.method": "baseline"},
-}
+__all__ = ["run_identity_study", "study_parts"]
 
 def study_parts(groups: np.ndarray, fractions: Sequence[float], split_seed: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,8 +75,8 @@ def run_identity_study(
 
     methods = list(dict.fromkeys(methods))
     for m in methods:
-        if m not in METHODS:
-            raise ElimError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        if m not in METHOD_VARIANTS:
+            raise ElimError(f"unknown method {m!r}; choose from {', '.join(METHOD_VARIANTS)}")
     fractions = sorted({float(f) for f in fractions})
     if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
         raise ElimError(f"--fractions must lie in (0, 1], got {fractions}")
@@ -110,7 +101,8 @@ def run_identity_study(
         if stored is None:
             chosen = _subset(pool, frac, seed, base.data.split_seed)
             train = np.flatnonzero(np.isin(groups, chosen))
-            cfg = apply_overrides(base, METHODS[method], source=f"identity study {method}")
+            cfg = apply_overrides(base, METHOD_VARIANTS[method].overrides,
+                                  source=f"identity study {method}")
             cfg.seed, cfg.train.progress = seed, False
             res = fit(cfg, None, cache=cache, checkpoints=False, quiet=True, save=False,
                       splits=Splits(train, val, test, f"identity study: {len(chosen)} of "

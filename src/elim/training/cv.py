@@ -22,11 +22,11 @@ import copy
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-from elim.config import Config
+from elim.config import Config, Method
 from elim.data.cache import FaceCache
 from elim.data.splits import Splits, group_kfold, group_split, groups_of
 from elim.errors import ElimError
@@ -118,8 +118,8 @@ def cross_validate(
     methods = list(dict.fromkeys(methods))
     seeds = [int(s) for s in dict.fromkeys(seeds)]
     for m in methods:
-        if m not in ("baseline", "elim"):
-            raise ElimError(f"unknown method {m!r}; choose baseline and/or elim")
+        if m not in get_args(Method):
+            raise ElimError(f"unknown method {m!r}; choose from {', '.join(get_args(Method))}")
     if not 0.0 <= val_fraction < 1.0:
         raise ElimError(f"val_fraction must be in [0, 1), got {val_fraction}")
     out = Path(out_dir)
