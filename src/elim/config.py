@@ -533,29 +533,27 @@ def apply_overrides(
 #: 3e-3 for f_φ and f_θ with cosine decay to 0, and one torch thread per process (a tiny model
 #: gains little from more; ``elim cv --jobs`` runs fits side by side instead). The cnn-small
 #: ``channels`` apply to cnn-small only (see "Backbone options" in the module docstring).
+def _small_data_preset(dataset: str, image_size: int, epochs: int) -> dict[str, Any]:
+    """The small-data recipe described above, for ``dataset`` at ``image_size`` px."""
+    return {
+        "model": {"backbone": "cnn-small", "feature_dim": 64,
+                  "options": {"channels": [8, 16, 32, 64], "feature_activation": "bn"}},
+        "data": {"dataset": dataset, "image_size": image_size, "batch_identities": 10,
+                 "samples_per_identity": 5},
+        "train": {"method": "elim", "epochs": epochs, "lr": 3e-3, "lr_head": 3e-3,
+                  "lr_schedule": "cosine", "warmup": 0.1, "threads": 1},
+    }
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # ``elim train`` with no arguments: the synthetic default dataset (60 identities x 4 clips x
     # 12 frames, drawn in memory; identity-disjoint 70/15/15 % split) at 32 px in about a
-    # minute on a CPU; the same recipe as ``ck_plus`` with 20 epochs.
-    "synthetic": {
-        "model": {"backbone": "cnn-small", "feature_dim": 64,
-                  "options": {"channels": [8, 16, 32, 64], "feature_activation": "bn"}},
-        "data": {"dataset": "synthetic", "image_size": 32, "batch_identities": 10,
-                 "samples_per_identity": 5},
-        "train": {"method": "elim", "epochs": 20, "lr": 3e-3, "lr_head": 3e-3,
-                  "lr_schedule": "cosine", "warmup": 0.1, "threads": 1},
-    },
+    # minute on a CPU; 20 epochs.
+    "synthetic": _small_data_preset("synthetic", 32, epochs=20),
     # ``elim cv`` on CK+48 (../shared/data/ck_plus_48/labels.csv, read by the "csv" reader;
     # 927 faces of 106 subjects, 48×48): 6-fold subject-independent CV, 36 fits in 15 minutes
     # on 2 cores; 50 epochs.
-    "ck_plus": {
-        "model": {"backbone": "cnn-small", "feature_dim": 64,
-                  "options": {"channels": [8, 16, 32, 64], "feature_activation": "bn"}},
-        "data": {"dataset": "csv", "image_size": 48, "batch_identities": 10,
-                 "samples_per_identity": 5},
-        "train": {"method": "elim", "epochs": 50, "lr": 3e-3, "lr_head": 3e-3,
-                  "lr_schedule": "cosine", "warmup": 0.1, "threads": 1},
-    },
+    "ck_plus": _small_data_preset("csv", 48, epochs=50),
 }
 
 

@@ -10,7 +10,6 @@ skipped. Prints mean CCC (± std over folds × seeds) beside the matching layer'
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from elim.analysis.ablation import AXES
-    from elim.commands.cv import default_jobs
+    from elim.commands.cv import default_jobs, print_results
     from elim.commands.train import config_from_args
     from elim.errors import ElimError
     from elim.studies.ablation import run_ablation, select_cells
@@ -59,10 +57,4 @@ def run(args: argparse.Namespace) -> int:
         timing_batches=args.timing_batches, progress=not args.json, logs=args.logs,
         jobs=args.jobs if args.jobs is not None else default_jobs(),
     )
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    out = Path(args.out)
-    print((out / "ablation.md").read_text(), end="")
-    print(f"written: {out / 'ablation.json'}, {out / 'ablation.md'}")
-    return 0
+    return print_results(result, args.json, args.out, "ablation.json", "ablation.md")

@@ -69,11 +69,19 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, progress=not args.json, logs=not args.no_logs,
         jobs=args.jobs if args.jobs is not None else default_jobs(),
     )
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        from pathlib import Path
+    return print_results(summary, args.json, args.out, "cv.json", "cv.md")
 
-        print((Path(args.out) / "cv.md").read_text(), end="")
-        print(f"written: {Path(args.out) / 'cv.json'}, {Path(args.out) / 'cv.md'}")
+
+def print_results(result: dict, as_json: bool, out_dir: str, *files: str) -> int:
+    """Print a results folder's summary: ``result`` as JSON, or its Markdown table (the first
+    ``.md`` of ``files``) and the list of ``files`` written; returns the exit status 0."""
+    from pathlib import Path
+
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    out = Path(out_dir)
+    table = next(f for f in files if f.endswith(".md"))
+    print((out / table).read_text(), end="")
+    print(f"written: {', '.join(str(out / f) for f in files)}")
     return 0

@@ -10,7 +10,6 @@ command resumes. Writes ``study.json``, ``study.md`` and ``identities.png``/``.s
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def _floats(text: str) -> list[float]:
@@ -40,18 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
+    from elim.commands.cv import print_results
     from elim.commands.train import config_from_args
     from elim.studies.identities import run_identity_study
 
     config = config_from_args(args, default_preset="ck_plus")
     result = run_identity_study(config, args.out, fractions=args.fractions,
                                 methods=args.methods, seeds=args.seeds, progress=not args.json)
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    out = Path(args.out)
-    print((out / "study.md").read_text(), end="")
-    print(f"written: {out / 'study.json'}, {out / 'study.md'}, {out / 'identities.png'}")
-    return 0
+    return print_results(result, args.json, args.out, "study.json", "study.md", "identities.png")

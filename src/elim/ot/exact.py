@@ -14,8 +14,8 @@ from torch import Tensor
 
 from elim.errors import ElimError
 from elim.ot.checks import Bounds, Grad, check_choice
-from elim.ot.problem import Problem, prepare, row_marginal_error, transport_cost
-from elim.ot.result import OTResult, empty_result
+from elim.ot.problem import Problem, prepare, row_marginal_error
+from elim.ot.result import OTResult, empty_result, solved
 
 __all__ = ["exact"]
 
@@ -96,18 +96,8 @@ def exact(
             "or the qp or sinkhorn solver"
         )
     p = prepare(cost, a, b, mask_a, mask_b)
-    if p.size == 0:
-        result = empty_result(p, "exact")
-    else:
-        plan, f, g, optimal = _emd(p, max_iter)
-        result = OTResult(
-            plan=plan,
-            f=f,
-            g=g,
-            value=transport_cost(p.cost, plan),
-            n_iter=None,
-            converged=optimal,
-            marginal_error=row_marginal_error(plan.sum(-1), p.a.detach(), p.mass.detach()),
-            solver="exact",
-        )
-    return result if p.batched else result.squeeze_batch()
+    if p.size == 0:  # a batch of no problems (an unbatched input is one problem)
+        return empty_result(p, "exact")
+    plan, f, g, optimal = _emd(p, max_iter)
+    return solved(p, plan, f, g, solver="exact", converged=optimal,
+                  marginal_error=row_marginal_error(plan.sum(-1), p.a.detach(), p.mass.detach()))

@@ -14,8 +14,8 @@ from torch import Tensor
 
 from elim.errors import ElimError
 from elim.ot.checks import Bounds, Grad, check_choice
-from elim.ot.problem import Problem, prepare, row_marginal_error, transport_cost
-from elim.ot.result import OTResult, empty_result
+from elim.ot.problem import Problem, prepare, row_marginal_error
+from elim.ot.result import OTResult, empty_result, solved
 
 __all__ = ["QPTH_INSTALL", "qp", "qpth_available"]
 
@@ -132,22 +132,11 @@ def qp(
     max_iter = Bounds(ge=1, integer=True).check("max_iter", max_iter)
     grad = check_choice("grad", grad, Grad)
     p = prepare(cost, a, b, mask_a, mask_b)
-    if p.size == 0:
-        result = empty_result(p, "qp")
-        return result if p.batched else result.squeeze_batch()
+    if p.size == 0:  # a batch of no problems (an unbatched input is one problem)
+        return empty_result(p, "qp")
     with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
         plan, f, g = _solve_qp(p, ridge, max_iter)
     dtype = p.cost.dtype
     plan, f, g = plan.to(dtype), f.to(dtype), g.to(dtype)
     error = row_marginal_error(plan.detach().sum(-1), p.a.detach(), p.mass.detach())
-    result = OTResult(
-        plan=plan,
-        f=f,
-        g=g,
-        value=transport_cost(p.cost, plan),
-        n_iter=None,
-        converged=error <= tol,
-        marginal_error=error,
-        solver="qp",
-    )
-    return result if p.batched else result.squeeze_batch()
+    return solved(p, plan, f, g, solver="qp", converged=error <= tol, marginal_error=error)

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor
 
 from elim.ot.checks import Solver
-from elim.ot.problem import Problem
+from elim.ot.problem import Problem, transport_cost
 
-__all__ = ["OTResult", "empty_result"]
+__all__ = ["OTResult", "empty_result", "solved"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,24 @@ class OTResult:
             value = getattr(self, field.name)
             values[field.name] = value[0] if isinstance(value, Tensor) else value
         return OTResult(**values)
+
+
+def solved(
+    p: Problem,
+    plan: Tensor,
+    f: Tensor,
+    g: Tensor,
+    *,
+    solver: Solver,
+    converged: Tensor,
+    marginal_error: Tensor,
+    n_iter: int | None = None,
+) -> OTResult:
+    """The result of a solver on the prepared problem ``p``: ``value`` = ⟨C, X⟩ per problem, and
+    the batch axis dropped again when the caller passed one unbatched problem."""
+    result = OTResult(plan=plan, f=f, g=g, value=transport_cost(p.cost, plan), n_iter=n_iter,
+                      converged=converged, marginal_error=marginal_error, solver=solver)
+    return result if p.batched else result.squeeze_batch()
 
 
 def empty_result(p: Problem, solver: Solver) -> OTResult:

@@ -48,8 +48,8 @@ from torch import Tensor
 
 from elim.errors import ElimError
 from elim.ot.checks import Bounds, Grad, check_choice
-from elim.ot.problem import Problem, prepare, transport_cost
-from elim.ot.result import OTResult, empty_result
+from elim.ot.problem import Problem, prepare
+from elim.ot.result import OTResult, empty_result, solved
 
 __all__ = ["MAX_LOGIT_ERROR", "sinkhorn"]
 
@@ -253,23 +253,13 @@ def sinkhorn(
     # Under mixed precision autocast would run the products in half precision: keep float32.
     with torch.autocast(device, enabled=False):
         p = prepare(cost, a, b, mask_a, mask_b)
-        if p.size == 0:
-            result = empty_result(p, "sinkhorn")
-            return result if p.batched else result.squeeze_batch()
+        if p.size == 0:  # a batch of no problems (an unbatched input is one problem)
+            return empty_result(p, "sinkhorn")
         dtype = p.cost.dtype
         work = p.to(_working_dtype(p, eps))
         with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
             plan, u, v, error, n_iter = _iterate(work, eps, max_iter, tol)
         plan = plan.to(dtype)
         error = error.detach().to(dtype)
-        result = OTResult(
-            plan=plan,
-            f=(u * eps).to(dtype),
-            g=(v * eps).to(dtype),
-            value=transport_cost(p.cost, plan),
-            n_iter=n_iter,
-            converged=error <= tol,
-            marginal_error=error,
-            solver="sinkhorn",
-        )
-    return result if p.batched else result.squeeze_batch()
+        return solved(p, plan, (u * eps).to(dtype), (v * eps).to(dtype), solver="sinkhorn",
+                      converged=error <= tol, marginal_error=error, n_iter=n_iter)
