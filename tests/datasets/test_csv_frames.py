@@ -55,7 +55,9 @@ def test_paths_leaving_the_root_are_refused(tmp_path):
     with pytest.warns(UserWarning, match="leaves the dataset root"):
         rr = read_dataset("csv", csv)
     assert rr.skipped.counts["outside_root"] == 3
-    assert rr.records.path.tolist() == [str(root / "ok.png")] * 2
+    # the absolute path inside the root is accepted, and recognised as the same row again
+    assert rr.records.path.tolist() == [str(root / "ok.png")]
+    assert rr.skipped.counts["duplicate_rows"] == 1
 
 
 def test_bad_labels_are_skipped_and_counted(tmp_path):
@@ -74,7 +76,7 @@ def test_bad_labels_are_skipped_and_counted(tmp_path):
 def test_missing_files_are_counted(tmp_path):
     root = tmp_path / "ds"
     _png(root / "a.png")
-    csv = _write(root, [_row("a.png"), _row("gone.png"), _row("gone.png")])
+    csv = _write(root, [_row("a.png"), _row("gone.png"), _row("gone.png", v=0.3)])
     rr = read_dataset("csv", csv)
     assert rr.skipped.counts["missing_file"] == 2 and len(rr.records) == 1
     assert len(read_dataset("csv", csv, check_files=False).records) == 3

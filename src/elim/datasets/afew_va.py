@@ -36,6 +36,7 @@ from elim.datasets.files import (
     check_frame_step,
     find_dirs,
     frames_by_number,
+    read_label_bytes,
 )
 from elim.errors import DataError
 
@@ -115,11 +116,11 @@ def _read_clip(
     json_path = clip / f"{clip.name}.json"
     images = frames_by_number(clip)
     try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        meta = json.loads(read_label_bytes(json_path).decode("utf-8"))
         frames = meta["frames"]
         if not isinstance(frames, dict):
             raise TypeError("'frames' is not an object")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+    except (DataError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
         warnings.warn(f"afew-va: skipping clip {clip.name}: cannot read {json_path} ({err})",
                       stacklevel=3)
         skipped.add("clip with unreadable JSON (whole clip skipped)", str(json_path))

@@ -40,7 +40,13 @@ from tqdm.auto import tqdm
 from elim.data.io import is_video
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport
 from elim.datasets import register_dataset
-from elim.datasets.files import as_root, check_frame_step, frame_records, read_numeric_lines
+from elim.datasets.files import (
+    as_root,
+    check_frame_step,
+    frame_records,
+    read_label_bytes,
+    read_numeric_lines,
+)
 from elim.errors import DataError
 
 BOX_DIR_NAMES = ("bboxes", "bboxs")
@@ -63,8 +69,8 @@ def parse_box_file(path: Path) -> tuple[float, float, float, float] | None:
     line of four numbers is read as ``x0 y0 x1 y1``.
     """
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except (OSError, UnicodeDecodeError):
+        text = read_label_bytes(path).decode("utf-8", errors="strict")
+    except (DataError, UnicodeDecodeError):
         return None
     rows: list[list[float]] = []
     for line in text.splitlines():

@@ -18,12 +18,19 @@ Format (one row per labelled face)::
 - ``frame``: 0-based frame index, used only for rows whose ``path`` is a video file (an image
   row's ``frame`` column, e.g. a sequence frame number, is ignored).
 - ``detect``: optional 1/0 — locate the face with the detector when the cache is built.
+- A row equal to an earlier one in every column is skipped as ``duplicate_rows`` (the first is
+  kept); a warning says so, and counts the rows that repeat a face (same ``path``, ``frame``,
+  box) with other values, which are kept (e.g. a second annotator's labels).
 
-Other columns are ignored. ``root`` is the CSV file or a folder containing ``labels.csv``.
+Other columns are ignored. ``root`` is the CSV file or a folder containing ``labels.csv``; it
+must be a regular file of at most ``$ELIM_MAX_LABEL_MB`` (default 256) MiB, refused before it is
+read otherwise (:func:`elim.datasets.files.read_label_bytes`). Messages quote at most a short,
+printable excerpt of its content (a binary first line is not quoted at all).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -39,6 +46,7 @@ from elim.data.records import (
     SkipReport,
 )
 from elim.datasets import register_dataset
+from elim.datasets.files import excerpt, read_label_bytes
 from elim.errors import DataError
 
 DEFAULT_NAME = "labels.csv"
@@ -67,8 +75,14 @@ def _locate(root: str | Path | None, csv: str | None) -> Path:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    """The CSV as strings; read with the label-file size limit, refused when its header is
+    binary (NUL bytes: nothing of it is quoted, it may be e.g. a process environment)."""
+    data = read_label_bytes(path)
+    if b"\x00" in data.split(b"\n", 1)[0]:
+        raise DataError(f"{path}: not a readable CSV (binary content: NUL bytes in the first "
+                        f"line); expected a header with {', '.join(REQUIRED_COLUMNS)}")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False,
                            skipinitialspace=True)
     except pd.errors.EmptyDataError as err:
         raise DataError(
@@ -120,6 +134,27 @@ def _label_reason(v: np.ndarray, a: np.ndarray) -> np.ndarray:
     return reason
 
 
+def _drop_duplicates(out: pd.DataFrame, keep: np.ndarray, drop, items, path: Path) -> None:
+    """Skip (``duplicate_rows``) kept rows equal in every column to an earlier kept row, and
+    warn about them and about rows that repeat a face (same path, frame and box) with other
+    labels (those are kept: each is a sample of its own, e.g. a second annotator's)."""
+    kept = out[keep]
+    exact = kept.duplicated(keep="first").to_numpy()
+    face = kept.duplicated(["path"] + [c for c in ("frame", *BOX_COLUMNS) if c in out.columns],
+                           keep="first").to_numpy()
+    if not face.any():
+        return
+    mask = np.zeros(len(out), dtype=bool)
+    mask[np.flatnonzero(keep)[exact]] = True
+    drop(mask, "duplicate_rows", items)
+    warnings.warn(
+        f"{path}: {int(exact.sum())} duplicate row(s) skipped (duplicate_rows: equal to an "
+        f"earlier row, which is kept); {int((face & ~exact).sum())} row(s) repeat an earlier "
+        "row's face (path, frame, box) with other values and are kept as samples of their own",
+        stacklevel=3,
+    )
+
+
 @register_dataset("csv")
 def read(
     root: str | Path | None,
@@ -142,7 +177,7 @@ def read(
     if missing:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; found "
-            f"{', '.join(df.columns) or 'none'}; need {', '.join(REQUIRED_COLUMNS)}"
+            f"{excerpt(', '.join(df.columns)) or 'none'}; need {', '.join(REQUIRED_COLUMNS)}"
         )
     skipped = SkipReport()
     n = len(df)
@@ -150,7 +185,7 @@ def read(
 
     def drop(mask: np.ndarray, reason: str, items) -> None:
         for i in np.flatnonzero(mask & keep):
-            skipped.add(reason, f"row {i + 2}: {items[i]}")
+            skipped.add(reason, f"row {i + 2}: {excerpt(items[i], 200)}")
         keep[mask] = False
 
     raw_paths = df["path"].to_numpy()
@@ -224,6 +259,8 @@ def read(
         flags = flags | ~has_box
     if flags.any():
         out["detect"] = flags
+
+    _drop_duplicates(out, keep, drop, raw_paths, path)
 
     if check_files:
         exists: dict[str, bool] = {}

@@ -1,12 +1,15 @@
 """Reading the files of a published dataset layout, shared by the readers: the dataset root
 (:func:`as_root`), folder walks (:func:`find_dirs`), frames numbered by their file names
-(:func:`frames_by_number`, :func:`check_frame_step`), numeric label files
-(:func:`read_numeric_lines`) and the per-video tables joined into one (:func:`frame_records`)."""
+(:func:`frames_by_number`, :func:`check_frame_step`), label files read with a size limit
+(:func:`read_label_bytes`, :func:`max_label_bytes`), numeric label files
+(:func:`read_numeric_lines`), short printable quotes of file content in messages
+(:func:`excerpt`) and the per-video tables joined into one (:func:`frame_records`)."""
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -16,6 +19,102 @@ import pandas as pd
 from elim.data.io import IMAGE_EXTENSIONS
 from elim.data.records import SkipReport
 from elim.errors import DataError
+
+#: Label / annotation files larger than this many MiB are refused before they are read (a CSV
+#: of a few million faces is far smaller); ``$ELIM_MAX_LABEL_MB`` raises or lowers the limit.
+MAX_LABEL_MB = 256
+MAX_LABEL_ENV = "ELIM_MAX_LABEL_MB"
+#: Longest quote of a file's content in a message (``excerpt``).
+EXCERPT_CHARS = 80
+
+
+def max_label_bytes() -> int:
+    """The size limit of label files.
+
+    Returns
+    -------
+    int
+        ``$ELIM_MAX_LABEL_MB`` MiB in bytes when set, else ``MAX_LABEL_MB`` MiB; a value that
+        is not a positive number is a :class:`DataError`.
+    """
+    text = os.environ.get(MAX_LABEL_ENV, "").strip()
+    if not text:
+        return MAX_LABEL_MB * 2**20
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = float("nan")
+    if not (mb > 0 and np.isfinite(mb)):
+        raise DataError(f"{MAX_LABEL_ENV}={excerpt(text)!r}: expected a positive number of MiB "
+                        f"(default {MAX_LABEL_MB})")
+    return max(1, int(mb * 2**20))
+
+
+def _too_large(path: Path, size: str, limit: int) -> DataError:
+    return DataError(
+        f"{path}: too large for a label file ({size} > {limit / 2**20:g} MiB); if it is one, "
+        f"raise the limit with the environment variable {MAX_LABEL_ENV}=<MiB>"
+    )
+
+
+def read_label_bytes(path: str | Path) -> bytes:
+    """The content of a label / annotation file, read only when that is safe.
+
+    What is not a regular file (a device such as ``/dev/zero``, a pipe, a socket, a folder) and
+    files larger than :func:`max_label_bytes` are refused, judged from ``stat`` before reading
+    and again while reading: at most limit + 1 bytes are read, so a file whose reported size
+    is wrong (``/proc``) cannot grow memory either.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    bytes
+        Its content. A :class:`DataError` naming the file, the limit and ``$ELIM_MAX_LABEL_MB``
+        when it is refused or cannot be read.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from err
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+        raise DataError(f"{path}: not a regular file ({kind}); pass a labels file")
+    limit = max_label_bytes()
+    if st.st_size > limit:
+        raise _too_large(path, f"{st.st_size / 2**20:.0f} MiB", limit)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
+    if len(data) > limit:
+        raise _too_large(path, "more than that", limit)
+    return data
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A quote of file content that is safe to put in a message.
+
+    Parameters
+    ----------
+    text
+        What the file held (a header line, a path).
+    limit
+        Most characters kept.
+
+    Returns
+    -------
+    str
+        ``text`` with every character that is not printable replaced by ``?``, cut to
+        ``limit`` characters (the last one ``…`` when cut).
+    """
+    clean = "".join(c if c.isprintable() else "?" for c in str(text))
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def check_frame_step(frame_step: int) -> int:
@@ -103,11 +202,12 @@ def read_numeric_lines(path: Path, n_cols: int, header: bool | None = None) -> n
     Returns a float64 array (n_lines, n_cols) in which unparseable lines are NaN, so that
     line numbers stay aligned with frame numbers. ``header``: drop the first line (True),
     keep it (False) or drop it when it is not numeric (None). Trailing blank lines are
-    ignored.
+    ignored. The file is read with :func:`read_label_bytes` (size limit, regular files only).
     """
+    data = read_label_bytes(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
         raise DataError(f"cannot read annotation file {str(path)!r}: {err}") from err
     while lines and not lines[-1].strip():
         lines.pop()
