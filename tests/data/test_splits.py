@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from elim.data.splits import group_kfold, group_split
+from elim.config import DataConfig
+from elim.data.splits import group_kfold, group_split, make_splits
+from elim.errors import DataError
 
 
 def _groups():
@@ -39,7 +42,8 @@ def test_group_kfold_is_seeded():
 
 
 def test_group_kfold_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match=r"3 identity-disjoint folds need at least 3 groups "
+                                        r"\(identities\), one per fold, but there are only 2"):
         group_kfold(["a", "a", "b"], 3)
     with pytest.raises(ValueError):
         group_kfold(["a", "b"], 1)
@@ -63,7 +67,46 @@ def test_group_split_fractions():
 def test_group_split_gives_every_part_a_group():
     parts = group_split(["a"] * 50 + ["b", "c"], [0.98, 0.01, 0.01], seed=0)
     assert all(len(p) > 0 for p in parts)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="3 parts needs at least 3 groups.*only 2"):
         group_split(["a", "b"], [0.5, 0.3, 0.2])
     with pytest.raises(ValueError):
         group_split(["a", "b"], [1.0, 0.0])
+
+
+def _table(identities, split=None):
+    table = pd.DataFrame({"identity": identities, "valence": 0.0, "arousal": 0.0})
+    if split is not None:
+        table["split"] = split
+    return table
+
+
+@pytest.mark.parametrize("n_ids", [1, 2])
+def test_too_few_identities_for_a_random_split_is_one_clear_line(n_ids):
+    table = _table([f"p{i % n_ids}" for i in range(6)])
+    with pytest.raises(DataError) as err:
+        make_splits(table, DataConfig(dataset="csv", split_mode="random"))
+    msg = str(err.value)
+    assert "\n" not in msg and "dataset 'csv'" in msg
+    assert "into 3 parts (train, val, test) needs at least 3 groups (identities)" in msg
+    assert f"there are only {n_ids}" in msg and "data.fractions" in msg
+    # with as many parts as identities it works
+    fractions = [1.0, 0.0, 0.0] if n_ids == 1 else [0.5, 0.5, 0.0]
+    splits = make_splits(table, DataConfig(split_mode="random", fractions=fractions))
+    assert sum(splits.sizes().values()) == 6
+
+
+@pytest.mark.parametrize("mode", ["auto", "official"])
+def test_an_official_split_of_train_rows_only_says_how_to_proceed(mode):
+    table = _table([f"p{i}" for i in range(6)], split=["train"] * 6)
+    with pytest.raises(DataError, match="only 'train' rows, no val or test rows.*"
+                                        "--split-mode random"):
+        make_splits(table, DataConfig(dataset="csv", split_mode=mode))
+    random = make_splits(table, DataConfig(dataset="csv", split_mode="random"))
+    assert all(n > 0 for n in random.sizes().values())
+
+
+def test_an_official_split_without_test_tests_on_val_and_carves_val_from_train():
+    table = _table([f"p{i}" for i in range(8)], split=["train"] * 6 + ["val"] * 2)
+    splits = make_splits(table, DataConfig(split_mode="official"))
+    assert splits.test.tolist() == [6, 7] and len(splits.val) > 0
+    assert splits.rule.startswith("official (test = official val); val carved from train")

@@ -5,7 +5,8 @@ directory holds
 
 - ``shard_00000.npy`` … — (n, S, S, 3) uint8 faces, memory-mapped when loaded;
 - ``shard_00000.done`` … — JSON marker written after its shard: which records it kept (and
-  the box used for each), what it skipped and why, and the fingerprint of the build;
+  the box used for each), what it skipped and why, the fingerprint of the build, and the
+  shard file's size and CRC-32 (``bytes``, ``crc32``; copied into ``cache.json``);
 - ``cache.json`` — image size, margin, source, dataset name, counts, skip reports, shard list;
 - ``index.parquet`` (when pyarrow is installed) or ``index.csv`` — the table of kept records,
   aligned row for row with the concatenated shards. It is written **last** and atomically:
@@ -13,6 +14,11 @@ directory holds
 
 Builds are resumable: a rerun with the same records, image size and margin keeps the shards
 whose markers match and processes the rest, giving the same files as an uninterrupted build.
+Opening a cache checks every shard against its size and CRC-32 (one sequential read, about
+2 GB/s): :meth:`FaceCache.load` raises a :class:`DataError` naming a damaged shard, and a build
+(``elim data prepare``, :func:`elim.datasets.open_dataset`) rebuilds it. A failed write (a full
+disk) is a :class:`DataError` naming the folder; the shards already written are kept, so
+rerunning the same command resumes.
 The *fingerprint* hashes the record table, the size and modification time of every source
 file, the image size, the margin and the cache format, so any change starts a fresh build.
 It is computed once per build, by :func:`plan_cache` (the records themselves were validated
@@ -21,6 +27,7 @@ once, when their :class:`elim.data.records.ReadResult` was made).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import io as _io
@@ -29,6 +36,7 @@ import math
 import os
 import re
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +54,13 @@ from elim.errors import DataError
 from elim.fileio import atomic_write_bytes, write_json
 
 FORMAT = "elim-face-cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shard checksums, faces under MIN_FACE_PIXELS skipped
 META = "cache.json"
 INDEX_PARQUET = "index.parquet"
 INDEX_CSV = "index.csv"
 _SHARD_RE = re.compile(r"^shard_(\d{5,})\.(npy|done)$")
 _SHARD_BYTES = 256 * 2**20  # default shard: at most 4096 faces and about 256 MB
+_CHUNK = 16 * 2**20  # bytes read at a time when checking a shard
 
 
 # --------------------------------------------------------------------------- the cache
@@ -117,14 +126,34 @@ class FaceCache:
         return cls(images, records, int(images.shape[1]), dict(meta or {}))
 
     @classmethod
-    def load(cls, directory: str | Path) -> FaceCache:
-        """Open a finished cache directory (faces memory-mapped, read-only)."""
+    def load(cls, directory: str | Path, verify: bool = True) -> FaceCache:
+        """Open a finished cache directory (faces memory-mapped, read-only).
+
+        Parameters
+        ----------
+        directory
+            The cache folder.
+        verify
+            Check every shard's size and CRC-32 against ``cache.json`` first (a
+            :class:`DataError` names a damaged shard).
+
+        Returns
+        -------
+        FaceCache
+            The faces and their table.
+        """
         directory = Path(directory)
         meta = _read_meta(directory)
         if meta is None:
             raise DataError(
                 f"{directory}: not an elim face cache ({META} missing or invalid); build it "
                 "with `elim data prepare`"
+            )
+        if meta.get("version") != FORMAT_VERSION:
+            raise DataError(
+                f"{directory}: face cache format version {meta.get('version')}, this elim "
+                f"reads version {FORMAT_VERSION}; rebuild it (rerun `elim data prepare`, or "
+                "delete the folder)"
             )
         index = directory / meta["index"]
         if not index.is_file():
@@ -139,6 +168,11 @@ class FaceCache:
             if shard["n"] == 0:
                 continue
             file = directory / shard["file"]
+            if verify and not _shard_intact(file, shard):
+                raise DataError(
+                    f"{file}: shard damaged (its size or CRC-32 differs from {META}); rerun "
+                    "`elim data prepare` (or training) with the same arguments to rebuild it"
+                )
             try:
                 arr = np.load(file, mmap_mode="r")
             except (OSError, ValueError) as err:
@@ -281,11 +315,38 @@ def _read_index(path: Path, columns: list[list[str]]) -> pd.DataFrame:
 
 
 def _write_shard(directory: Path, k: int, faces: np.ndarray, marker: dict) -> None:
-    """Write shard ``k`` (atomically), then its done marker."""
+    """Write shard ``k`` (atomically), then its done marker with the shard's size and CRC-32."""
     buf = _io.BytesIO()
     np.save(buf, faces, allow_pickle=False)
-    atomic_write_bytes(directory / _shard_name(k), buf.getvalue())
-    write_json(directory / _marker_name(k), marker)
+    data = buf.getvalue()
+    atomic_write_bytes(directory / _shard_name(k), data)
+    write_json(directory / _marker_name(k),
+               {**marker, "bytes": len(data), "crc32": f"{zlib.crc32(data):08x}"})
+
+
+def _shard_intact(file: Path, expected: dict) -> bool:
+    """Whether ``file`` has the ``bytes`` and ``crc32`` recorded for it (read in chunks)."""
+    try:
+        if file.stat().st_size != expected.get("bytes"):
+            return False
+        crc = 0
+        with open(file, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                crc = zlib.crc32(chunk, crc)
+    except OSError:
+        return False
+    return f"{crc:08x}" == expected.get("crc32")
+
+
+def _write_error(out: Path, err: OSError) -> DataError:
+    """A failed write of the cache under ``out`` as one line saying what to do."""
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = "free disk space there" if full else "make it writable"
+    return DataError(
+        f"{out}: cannot write the face cache ({err.strerror or err}); {fix} or choose another "
+        "folder (--out of `elim data prepare`, --cache-dir / $ELIM_CACHE_DIR of training), "
+        "then rerun the same command: the shards already written are kept and the build resumes"
+    )
 
 
 def _read_marker(directory: Path, k: int, fingerprint: str, start: int, stop: int, size: int):
@@ -298,6 +359,7 @@ def _read_marker(directory: Path, k: int, fingerprint: str, start: int, stop: in
         not isinstance(marker, dict)
         or marker.get("fingerprint") != fingerprint
         or (marker.get("start"), marker.get("stop")) != (start, stop)
+        or not _shard_intact(directory / _shard_name(k), marker)
     ):
         return None
     try:
@@ -375,8 +437,15 @@ class CachePlan:
         max_pixels
             Larger images are skipped as ``too_large`` (checked before decoding).
         """
-        records, fingerprint, image_size = self.records, self.fingerprint, self.image_size
         out = Path(out_dir)
+        try:
+            return self._build(out, progress, workers, dataset, shard_size, max_pixels)
+        except OSError as err:
+            raise _write_error(out, err) from err
+
+    def _build(self, out: Path, progress: bool, workers: int, dataset: str,
+               shard_size: int | None, max_pixels: int | None) -> FaceCache:
+        records, fingerprint, image_size = self.records, self.fingerprint, self.image_size
         out.mkdir(parents=True, exist_ok=True)
 
         meta = _read_meta(out)
@@ -441,7 +510,8 @@ def build_cache(read_result: ReadResult, out_dir: str | Path, image_size: int,
     Each file is decoded once (video frames in one sequential pass); faces are cropped with
     :func:`elim.data.crop.crop_face` (``margin`` around given or detected boxes; whole
     images are centre-cropped). Unreadable files, frames past a video's end, boxes outside
-    the image and images where the detector finds no face are skipped and counted. Records
+    the image, faces whose source region is under ``elim.data.crop.MIN_FACE_PIXELS`` (8) px
+    (``too_small``) and images where the detector finds no face are skipped and counted. Records
     with ``detect=True`` and no box use ``elim.detection.detect_largest``; without it, the
     whole image is used and counted under ``notes['no_detector']``. An existing cache with
     the same fingerprint is reused; an interrupted one is resumed.
@@ -467,7 +537,8 @@ def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size:
         boxes.extend(marker["boxes"])
         skipped.merge(SkipReport.from_dict(marker["skipped"]))
         notes.merge(SkipReport.from_dict(marker["notes"]))
-        shards.append({"file": _shard_name(k), "n": int(marker["n"])})
+        shards.append({"file": _shard_name(k), "n": int(marker["n"]),
+                       "bytes": int(marker["bytes"]), "crc32": str(marker["crc32"])})
     table = records.iloc[kept].reset_index(drop=True)
     table.insert(len(table.columns), "record", np.asarray(kept, dtype=np.int64))
     if any(b is not None for b in boxes):
@@ -511,4 +582,4 @@ def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size:
         meta["index"] = INDEX_CSV
     write_json(out / META, meta)
     _write_index(out, table)  # last: its presence marks a finished cache
-    return FaceCache.load(out)
+    return FaceCache.load(out, verify=False)  # every shard was just written or checked

@@ -17,6 +17,10 @@ from elim.data.io import to_rgb3
 
 Box = tuple[float, float, float, float]
 
+#: Shortest side (source pixels) of a face region worth learning from: smaller ones (a 1×1
+#: image, a 3-pixel box) are blown up into blurs, so the cache skips them as ``too_small``.
+MIN_FACE_PIXELS = 8
+
 
 def square_box(box: Sequence[float], margin: float = 0.0) -> Box:
     """Square with the centre of ``box`` and side ``max(w, h) · (1 + margin)``."""
@@ -41,6 +45,29 @@ def box_from_landmarks(points: np.ndarray | Sequence[Sequence[float]]) -> Box:
     x1, y1 = pts.max(axis=0)
     # a point covers one pixel: include the last row / column
     return (float(x0), float(y0), float(x1) + 1.0, float(y1) + 1.0)
+
+
+def face_side(shape: Sequence[int], box: Sequence[float] | None) -> float:
+    """Shorter side, in source pixels, of the part of an image a face crop is made from.
+
+    Parameters
+    ----------
+    shape
+        The image's shape (H, W, ...).
+    box
+        The face box ``(x0, y0, x1, y1)``, or None for the whole image.
+
+    Returns
+    -------
+    float
+        ``min(H, W)`` without a box, else the shorter side of the box clipped to the image
+        (0 when it lies outside); compare with :data:`MIN_FACE_PIXELS`.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if box is None:
+        return float(min(h, w))
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return max(0.0, min(min(x1, w) - max(x0, 0.0), min(y1, h) - max(y0, 0.0)))
 
 
 def _pixel_square(box: Sequence[float], margin: float) -> tuple[int, int, int]:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from elim.data.crop import crop_face
+from elim.data.crop import MIN_FACE_PIXELS, crop_face, face_side
 from elim.data.io import ImageTooLargeError, VideoReader, is_video, read_image
 from elim.data.records import BOX_COLUMNS, SkipReport
 from elim.errors import DataError
@@ -134,6 +134,8 @@ def _crop_record(
         face = crop_face(image, box, size, margin)
     except (ValueError, cv2.error) as err:
         return _Outcome(pos, skip="bad_box", item=f"{item}: {err}")
+    if face_side(image.shape, box) < MIN_FACE_PIXELS:
+        return _Outcome(pos, skip="too_small", item=f"{item}: face under {MIN_FACE_PIXELS} px")
     return _Outcome(pos, face=face, box=box, note=note)
 
 

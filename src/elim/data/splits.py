@@ -11,7 +11,8 @@ A dataset's train / val / test parts (:func:`make_splits`, rule ``data.split_mod
 * ``official`` — the ``split`` column (``train``/``val``/``test``; ``validation`` is read as
   ``val``). A dataset whose labelled parts are only train + val (Aff-Wild2) tests on the
   official val part, as the paper does, and carves its own validation identities out of the
-  official train part; a missing val part is carved the same way;
+  official train part; a missing val part is carved the same way. A split column with only
+  train rows is a :class:`DataError` that points to ``random`` (nothing would be tested);
 * ``random`` — an identity-disjoint :func:`group_split` of all samples into ``data.fractions``
   (default 70/15/15 % of samples, by ``group``, seeded by ``split_seed``).
 
@@ -44,6 +45,10 @@ def _groups(groups: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse.ravel(), counts
 
 
+def _count(counts: np.ndarray) -> str:
+    return "only 1" if len(counts) == 1 else f"only {len(counts)}"
+
+
 def _assign(counts: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
     """Part of each group: random order, each group to the part with the largest deficit."""
     rng = np.random.default_rng(seed)
@@ -63,13 +68,16 @@ def group_kfold(groups: Sequence | np.ndarray, n_folds: int, seed: int = 0) -> l
     """``n_folds`` pairs ``(train_idx, test_idx)`` of sorted int64 sample indices.
 
     Every sample is in exactly one test fold; a group's samples are all in the same fold;
-    fold sizes (in samples) differ by at most about one group.
+    fold sizes (in samples) differ by at most about one group. Fewer groups than folds is a
+    :class:`DataError` saying how many are needed and how many there are.
     """
     inverse, counts = _groups(groups)
     if n_folds < 2:
         raise ValueError(f"n_folds must be >= 2, got {n_folds}")
     if len(counts) < n_folds:
-        raise ValueError(f"{len(counts)} groups cannot fill {n_folds} folds")
+        raise DataError(f"{n_folds} identity-disjoint folds need at least {n_folds} groups "
+                        f"(identities), one per fold, but there are {_count(counts)}; use at "
+                        f"most {len(counts)} folds or add identities")
     fold_of_group = _assign(counts, np.full(n_folds, counts.sum() / n_folds), seed)
     fold = fold_of_group[inverse]
     return [
@@ -87,7 +95,8 @@ def group_split(
 
     ``fractions`` is a sequence (returns a list of index arrays) or a mapping such as
     ``{"train": 0.8, "val": 0.1, "test": 0.1}`` (returns a dict); they are normalised to sum
-    to 1. Each group lands in exactly one part; every part gets at least one group.
+    to 1. Each group lands in exactly one part; every part gets at least one group (fewer
+    groups than parts is a :class:`DataError` saying how many are needed and there are).
     """
     names = list(fractions.keys()) if isinstance(fractions, Mapping) else None
     values = np.asarray(list(fractions.values()) if names else list(fractions), dtype=np.float64)
@@ -95,7 +104,10 @@ def group_split(
         raise ValueError(f"fractions must be positive, got {fractions}")
     inverse, counts = _groups(groups)
     if len(counts) < len(values):
-        raise ValueError(f"{len(counts)} groups cannot fill {len(values)} parts")
+        what = f" ({', '.join(names)})" if names else ""
+        raise DataError(f"an identity-disjoint split into {len(values)} parts{what} needs at "
+                        f"least {len(values)} groups (identities), one per part, but there are "
+                        f"{_count(counts)}")
     targets = values / values.sum() * counts.sum()
     part = _assign(counts, targets, seed)[inverse]
     parts = [np.flatnonzero(part == j).astype(np.int64) for j in range(len(values))]
@@ -168,6 +180,13 @@ def make_splits(table: pd.DataFrame, data: DataConfig) -> Splits:
         idx = {p: np.flatnonzero((names == p).to_numpy()) for p in ("train", "val", "test")}
         if len(idx["train"]) == 0:
             raise DataError(f"dataset {data.dataset!r}: the official split has no 'train' rows")
+        if len(idx["val"]) == 0 and len(idx["test"]) == 0:
+            raise DataError(
+                f"dataset {data.dataset!r}: the official split (its 'split' column) has only "
+                "'train' rows, no val or test rows, so there is nothing to test on; use "
+                "--split-mode random (data.split_mode: random) for an identity-disjoint split "
+                "of all rows, or mark val/test rows in the 'split' column"
+            )
         rule = "official"
         if len(idx["test"]) == 0:
             idx["test"], idx["val"] = idx["val"], idx["val"][:0]
@@ -179,7 +198,11 @@ def make_splits(table: pd.DataFrame, data: DataConfig) -> Splits:
     fr = data.fractions
     parts = {"train": fr[0], "val": fr[1], "test": fr[2]}
     use = {k: v for k, v in parts.items() if v > 0}
-    got = group_split(groups, use, seed=data.split_seed)
+    try:
+        got = group_split(groups, use, seed=data.split_seed)
+    except DataError as err:
+        raise DataError(f"dataset {data.dataset!r}: {err}; add identities, or give fewer parts "
+                        f"a non-zero data.fractions (now {list(fr)})") from None
     empty = np.zeros(0, dtype=np.int64)
     return Splits(got["train"], got.get("val", empty), got.get("test", empty),
                   f"group_split {fr} (seed {data.split_seed})")

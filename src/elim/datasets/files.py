@@ -50,10 +50,14 @@ def max_label_bytes() -> int:
     return max(1, int(mb * 2**20))
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
 def _too_large(path: Path, size: str, limit: int) -> DataError:
     return DataError(
-        f"{path}: too large for a label file ({size} > {limit / 2**20:g} MiB); if it is one, "
-        f"raise the limit with the environment variable {MAX_LABEL_ENV}=<MiB>"
+        f"{path}: too large for a label file ({size} > {_size(limit)}); if it is one, raise "
+        f"the limit with the environment variable {MAX_LABEL_ENV}=<MiB>"
     )
 
 
@@ -86,7 +90,7 @@ def read_label_bytes(path: str | Path) -> bytes:
         raise DataError(f"{path}: not a regular file ({kind}); pass a labels file")
     limit = max_label_bytes()
     if st.st_size > limit:
-        raise _too_large(path, f"{st.st_size / 2**20:.0f} MiB", limit)
+        raise _too_large(path, _size(st.st_size), limit)
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
