@@ -30,3 +30,20 @@ def test_report_over_runs_figures_and_invariance(runs, tmp_path, capsys):
 def test_report_rejects_unknown_folders(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_hostile_title_stays_text_in_title_and_heading(tmp_path, capsys):
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    figs = tmp_path / "figs(1)"
+    figs.mkdir()
+    plt.imsave(figs / "a.png", np.zeros((4, 4, 3)))
+    out = tmp_path / "r.html"
+    title = "</title><script>alert(1)</script>"
+    assert main(["report", str(figs), "--out", str(out), "--title", title]) == 0
+    html = out.read_text()
+    assert "<script" not in html
+    escaped = "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<title>{escaped}</title>" in html and f"<h1>{escaped}</h1>" in html
+    assert html.count('src="data:image/png;base64,') == 1 and "![" not in html
