@@ -125,10 +125,10 @@ def _hostile_folders(tmp_path: Path) -> tuple[list[Path], bytes]:
 
 def test_hostile_strings_everywhere_stay_text(tmp_path):
     paths, secret = _hostile_folders(tmp_path)
-    out, md = build_report(paths, tmp_path / "rep" / "r.html", title=f"</title>{EVIL}")
+    out, _ = build_report(paths, tmp_path / "rep" / "r.html", title=f"</title>{EVIL}")
     page = out.read_text()
     _assert_inert(page, n_images=1)  # the one figure of the figures folder
-    assert f"<title>&lt;/title&gt;&lt;script&gt;" in page
+    assert "<title>&lt;/title&gt;&lt;script&gt;" in page
     assert "<h1>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in page
     assert base64.b64encode(secret).decode() not in page  # named, never embedded
     assert "figure not embedded: leak" in page

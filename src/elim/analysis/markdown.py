@@ -83,7 +83,7 @@ def _inline(text: str) -> str:
 
 def _cells(line: str) -> list[str]:
     line = line.strip()
-    line = line[1:] if line.startswith("|") else line
+    line = line.removeprefix("|")
     line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
     return [c.strip().replace("\\|", "|") for c in _CELL_BAR.split(line)]
 
