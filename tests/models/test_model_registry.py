@@ -1,4 +1,5 @@
-"""Registry behaviour: names, options, errors, custom registration, pretrained failures."""
+"""Registry behaviour: names, options, errors, custom registration (pretrained weights:
+test_pretrained.py)."""
 
 from __future__ import annotations
 
@@ -74,35 +75,6 @@ def test_register_backbone(monkeypatch):
 def test_cnn_small_has_no_pretrained_weights():
     with pytest.raises(ElimError, match="drop --pretrained"):
         create_backbone("cnn-small", pretrained=True)
-
-
-def _offline(*args, **kwargs):
-    raise OSError("network is unreachable")
-
-
-def test_torchvision_download_failure_is_an_elim_error(monkeypatch):
-    import torchvision.models
-
-    monkeypatch.setattr(torchvision.models, "alexnet", _offline)
-    monkeypatch.setattr(torchvision.models, "resnet18", _offline)
-    for name in ("alexnet-light", "resnet18"):
-        with pytest.raises(ElimError, match="drop --pretrained.*pre-download"):
-            create_backbone(name, pretrained=True)
-
-
-class _ConnectError(Exception):
-    """Stands for a network library's own error type (not an OSError)."""
-
-
-def test_timm_download_failure_is_an_elim_error(monkeypatch):
-    import timm
-
-    def offline(*args, **kwargs):
-        raise _ConnectError("name resolution failed")
-
-    monkeypatch.setattr(timm, "create_model", offline)
-    with pytest.raises(ElimError, match="'timm:resnet10t'.*drop --pretrained"):
-        create_backbone("timm:resnet10t", pretrained=True)
 
 
 def test_timm_rejected_option_is_an_elim_error():

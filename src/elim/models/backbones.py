@@ -25,7 +25,6 @@ keeps every unit's batch statistics comparable, so few units die. ``"relu"``, ``
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -33,10 +32,10 @@ from torch import nn
 
 from elim.errors import ElimError
 from elim.models.layers import Backbone
+from elim.models.pretrained import create_timm_model, load_torchvision_weights
 from elim.models.registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    pretrained_weights,
     register_backbone,
     register_family,
 )
@@ -68,18 +67,17 @@ def alexnet_light(
     """
     from torchvision.models import AlexNet_Weights, alexnet
 
+    # build on the meta device so that the unused 57 M-parameter classifier is never
+    # initialised, then materialise and initialise the convolutions alone
+    with torch.device("meta"):
+        features = alexnet().features
+    features = features.to_empty(device="cpu")
+    for layer in features.modules():
+        if isinstance(layer, nn.Conv2d):
+            layer.reset_parameters()
     if pretrained:
-        with pretrained_weights("alexnet-light"):
-            features = alexnet(weights=AlexNet_Weights.IMAGENET1K_V1).features
-    else:
-        # build on the meta device so that the unused 57 M-parameter classifier is never
-        # initialised, then materialise and initialise the convolutions alone
-        with torch.device("meta"):
-            features = alexnet().features
-        features = features.to_empty(device="cpu")
-        for layer in features.modules():
-            if isinstance(layer, nn.Conv2d):
-                layer.reset_parameters()
+        load_torchvision_weights("alexnet-light", AlexNet_Weights.IMAGENET1K_V1, features,
+                                 prefix="features.")
     trunk = nn.Sequential(features, nn.AdaptiveAvgPool2d(pool_size), nn.Flatten(1))
     return Backbone(
         "alexnet-light",
@@ -107,8 +105,9 @@ def resnet18(
     from torchvision.models import ResNet18_Weights
     from torchvision.models import resnet18 as tv_resnet18
 
-    with pretrained_weights("resnet18"):
-        net = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
+    net = tv_resnet18(weights=None)
+    if pretrained:
+        load_torchvision_weights("resnet18", ResNet18_Weights.IMAGENET1K_V1, net)
     width = net.fc.in_features
     net.fc = nn.Identity()
     return Backbone(
@@ -247,8 +246,10 @@ def _timm_backbone(
     cfg = _timm_cfg(model)
     fixed = bool(cfg is not None and cfg.fixed_input_size)
     try:
-        with pretrained_weights(name) if pretrained else nullcontext():
-            net = timm.create_model(model, pretrained=pretrained, num_classes=0, **timm_options)
+        if pretrained:
+            net = create_timm_model(name, model, cfg, num_classes=0, **timm_options)
+        else:
+            net = timm.create_model(model, pretrained=False, num_classes=0, **timm_options)
     except TypeError as exc:
         raise ElimError(f"backbone {name!r}: timm rejected an option ({exc})") from exc
     return Backbone(

@@ -9,8 +9,7 @@ options against its signature, so configs saved with a run list every option exp
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -139,26 +138,11 @@ def create_backbone(
 ) -> nn.Module:
     """Build backbone f_φ ``name`` mapping (B, 3, S, S) images to (B, feature_dim) features.
 
-    ``pretrained=True`` loads ImageNet weights where torchvision/timm provide them (downloads
-    them unless cached). Options are backbone specific (see :func:`backbone_options`).
+    ``pretrained=True`` loads ImageNet weights where torchvision/timm provide them, from the
+    local caches only (:mod:`elim.models.pretrained`: never downloaded; a missing file is an
+    :class:`ElimError` naming it and where to place it). Options are backbone specific (see
+    :func:`backbone_options`).
     """
     factory, lead, _ = _resolve(name)
     resolved = backbone_options(name, **options)
     return factory(*lead, feature_dim=int(feature_dim), pretrained=bool(pretrained), **resolved)
-
-
-@contextmanager
-def pretrained_weights(name: str) -> Iterator[None]:
-    """Turn a failed download/load of ImageNet weights for ``name`` into an :class:`ElimError`."""
-    try:
-        yield
-    except (TypeError, ElimError):
-        raise  # a wrong option or our own message, not a failed download
-    except Exception as exc:  # network libraries (urllib, httpx, hub clients) raise their own types
-        import torch.hub
-
-        raise ElimError(
-            f"could not load pretrained ImageNet weights for backbone {name!r} ({exc}); drop "
-            f"--pretrained, or pre-download the weights into the torch hub cache "
-            f"({torch.hub.get_dir()}) or the Hugging Face cache on a machine with internet"
-        ) from exc
