@@ -214,8 +214,8 @@ def test_duplicate_rows_are_counted_and_reported(tmp_path, hostile):
     rows = ["a.png,p,0.1,0.2", "b.png,q,0.3,0.4", "a.png,p,0.1,0.2", "./a.png,p,0.1,0.2",
             "b.png,q,-0.5,0.4"]  # two repeats of a.png's row; b.png again with other labels
     (root / "labels.csv").write_text("path,identity,valence,arousal\n" + "\n".join(rows) + "\n")
-    with pytest.warns(UserWarning, match=r"2 duplicate row\(s\) skipped.*1 row\(s\) repeat an "
-                                         "earlier row's face"):
+    with pytest.warns(UserWarning, match=r"2 duplicate row\(s\) skipped.*; 1 row\(s\) repeat "
+                                         "an earlier row's face"):
         rr = read_dataset("csv", root)
     assert rr.skipped.counts == {"duplicate_rows": 2}
     assert rr.skipped.examples["duplicate_rows"] == ["row 4: a.png", "row 5: ./a.png"]

@@ -147,12 +147,14 @@ def _drop_duplicates(out: pd.DataFrame, keep: np.ndarray, drop, items, path: Pat
     mask = np.zeros(len(out), dtype=bool)
     mask[np.flatnonzero(keep)[exact]] = True
     drop(mask, "duplicate_rows", items)
-    warnings.warn(
-        f"{path}: {int(exact.sum())} duplicate row(s) skipped (duplicate_rows: equal to an "
-        f"earlier row, which is kept); {int((face & ~exact).sum())} row(s) repeat an earlier "
-        "row's face (path, frame, box) with other values and are kept as samples of their own",
-        stacklevel=3,
-    )
+    said = []
+    if exact.any():
+        said.append(f"{int(exact.sum())} duplicate row(s) skipped (duplicate_rows: equal to an "
+                    "earlier row, which is kept)")
+    if (face & ~exact).any():
+        said.append(f"{int((face & ~exact).sum())} row(s) repeat an earlier row's face (path, "
+                    "frame, box) with other values, kept as samples of their own")
+    warnings.warn(f"{path}: {'; '.join(said)}", stacklevel=3)
 
 
 @register_dataset("csv")
