@@ -78,7 +78,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     """The CSV as strings; read with the label-file size limit, refused when its header is
     binary (NUL bytes: nothing of it is quoted, it may be e.g. a process environment)."""
     data = read_label_bytes(path)
-    if b"\x00" in data.split(b"\n", 1)[0]:
+    end = data.find(b"\n")
+    if data.find(b"\x00", 0, end if end >= 0 else len(data)) >= 0:
         raise DataError(f"{path}: not a readable CSV (binary content: NUL bytes in the first "
                         f"line); expected a header with {', '.join(REQUIRED_COLUMNS)}")
     try:
@@ -89,7 +90,7 @@ def _read_table(path: Path) -> pd.DataFrame:
             f"{path}: empty CSV; expected a header with {', '.join(REQUIRED_COLUMNS)}"
         ) from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise DataError(f"{path}: not a readable CSV ({err})") from err
+        raise DataError(f"{path}: not a readable CSV ({excerpt(str(err), 160)})") from err
 
 
 def _resolve_paths(values: pd.Series, root: Path) -> tuple[list[str | None], list[str]]:
