@@ -352,7 +352,7 @@ def _shard_intact(file: Path, expected: dict) -> bool:
 
 def _write_error(out: Path, err: OSError) -> DataError:
     """A failed write of the cache under ``out`` as one line saying what to do."""
-    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+    full = err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
     fix = "free disk space there" if full else "make it writable"
     return DataError(
         f"{out}: cannot write the face cache ({err.strerror or err}); {fix} or choose another "
