@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode, urlsplit
-
-_C = TypeVar("_C", bound="Client")
 
 
 class Client:
@@ -71,7 +69,7 @@ class Client:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self: _C) -> _C:
+    def __enter__(self):  # -> Client (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, *exc: object) -> None:
