@@ -43,6 +43,14 @@ def face_jpg(face) -> bytes:
     return encode(face, ".jpg")
 
 
+@pytest.fixture(scope="session")
+def face_video(tmp_path_factory, face) -> Path:
+    """6-frame 320×240 MJPG video of the face photo, moving a little."""
+    from elim.benchmarks.predict import make_face_video
+
+    return make_face_video(tmp_path_factory.mktemp("serve-video") / "clip.avi", [face], 6, size=(320, 240))
+
+
 @pytest.fixture
 def make_client(predictor):
     """Factory of TestClients for an app over ``predictor`` (or given predictors) with limits."""

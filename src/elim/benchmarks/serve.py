@@ -3,11 +3,11 @@ side by side with the predictor that ``elim predict`` runs, on the same photos.
 
 The photos are London-set JPEGs (../shared/data/london_faces; drawn synthetic faces encoded
 as JPEG when it is absent); the model a ``cnn-small`` run with random weights (or ``--model
-RUN_DIR``). ``elim predict`` is measured as :meth:`ElimPredictor.predict` on each photo file,
-one at a time (the latency a single photo has) and all at once (a folder). The server runs
-in this process on 127.0.0.1 (a free port) and is measured with one client sending the photos
-one after the other, then with ``--clients`` concurrent clients. ``overhead`` is HTTP p50 /
-predictor p50 (one photo at a time): what the HTTP path adds.
+RUN_DIR``). The server runs in this process on 127.0.0.1 (a free port). Each photo goes
+through :meth:`ElimPredictor.predict` (``elim predict``'s predictor, from the file) and then
+through ``POST /v1/predict`` (one client), alternately, so that both meet the same load;
+``overhead`` is HTTP p50 / predictor p50, what the HTTP path adds. Then ``--clients``
+concurrent clients, and the predictor given all photos at once (a folder).
 """
 
 from __future__ import annotations
@@ -53,21 +53,38 @@ def latency_summary(seconds: list[float], wall: float) -> dict:
     }
 
 
-def measure_predictor(predictor, photos: list[Path], repeat: int) -> dict:
-    """``elim predict``'s predictor on the photo files: one at a time and all at once."""
-    seconds = []
-    start = time.perf_counter()
-    for _ in range(repeat):
-        for photo in photos:
-            t0 = time.perf_counter()
-            predictor.predict([photo])
-            seconds.append(time.perf_counter() - t0)
-    one_by_one = latency_summary(seconds, time.perf_counter() - start)
+def measure_side_by_side(predictor, url: str, photos: list[Path], repeat: int) -> tuple[dict, dict]:
+    """Each photo through ``elim predict``'s predictor (from its file) and then through
+    ``POST /v1/predict`` (its bytes, one client), alternating, so that both paths meet the
+    same load on a shared machine. Returns (predictor summary, HTTP summary)."""
+    from elim.serve.client import Client
+
+    direct, http = [], []
+    direct_wall = http_wall = 0.0
+    with Client(url) as client:
+        for _ in range(repeat):
+            for photo in photos:
+                t0 = time.perf_counter()
+                predictor.predict([photo])
+                t1 = time.perf_counter()
+                status, _ = client.predict(photo.read_bytes(), "image/jpeg")
+                t2 = time.perf_counter()
+                if status != 200:
+                    raise RuntimeError(f"{photo.name}: the server answered {status}")
+                direct.append(t1 - t0)
+                http.append(t2 - t1)
+                direct_wall += t1 - t0
+                http_wall += t2 - t1
+    sequential = {"clients": 1, **latency_summary(http, http_wall), "statuses": {"200": len(http)}}
+    return latency_summary(direct, direct_wall), sequential
+
+
+def measure_batched(predictor, photos: list[Path], repeat: int) -> float:
+    """Photos per second of ``elim predict``'s predictor given all photos at once (a folder)."""
     start = time.perf_counter()
     for _ in range(repeat):
         predictor.predict(photos)
-    batched = len(photos) * repeat / (time.perf_counter() - start)
-    return {"one_at_a_time": one_by_one, "batched_photos_per_s": round(batched, 2)}
+    return round(len(photos) * repeat / (time.perf_counter() - start), 2)
 
 
 def measure_http(url: str, bodies: list[bytes], requests: int, clients: int) -> dict:
@@ -121,14 +138,13 @@ def run(args: argparse.Namespace) -> int:
         bodies = [p.read_bytes() for p in photos]
         predictor = load(run_dir)
         predictor.predict(photos[:1])  # warm-up (detector weights, allocations)
-        direct = measure_predictor(predictor, photos, args.repeat)
         requests = args.requests or len(photos) * args.repeat
         app = create_app(load_predictors(run_dir, args.workers), Limits(queue=max(args.clients) * 2))
         with running(app) as url:
             measure_http(url, bodies, min(4, requests), 1)  # warm-up
-            http = [measure_http(url, bodies, requests, c) for c in args.clients]
-    sequential = next((h for h in http if h["clients"] == 1), http[0])
-    one = direct["one_at_a_time"]
+            one, sequential = measure_side_by_side(predictor, url, photos, args.repeat)
+            http = [sequential] + [measure_http(url, bodies, requests, c) for c in args.clients if c > 1]
+        batched = measure_batched(predictor, photos, args.repeat)
     report = {
         "photos": f"{len(photos)} photos ({what}), mean {np.mean([len(b) for b in bodies]) / 1e3:.0f} kB",
         "model": str(args.model) if args.model else f"{args.backbone} (random weights)",
@@ -136,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "predict": direct,
+        "predict": {"one_at_a_time": one, "batched_photos_per_s": batched},
         "http": http,
         "overhead": {
             "p50_ratio": round(sequential["p50_ms"] / one["p50_ms"], 3),
@@ -151,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
           f"torch threads {report['torch_threads']} of {report['cpu_count']} CPUs")
     print(f"{'path':>28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
     print(f"{'elim predict, one photo':>28} {one['requests_per_s']:>8} {one['p50_ms']:>8} {one['p95_ms']:>8}")
-    print(f"{'elim predict, all photos':>28} {direct['batched_photos_per_s']:>8}")
+    print(f"{'elim predict, all photos':>28} {batched:>8}")
     for h in http:
         label = f"HTTP, {h['clients']} client(s)"
         print(f"{label:>28} {h['requests_per_s']:>8} {h['p50_ms']:>8} {h['p95_ms']:>8}")
@@ -169,8 +185,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="RUN_DIR", help="run directory (default: cnn-small with random weights)")
     p.add_argument("--backbone", default="cnn-small", help="backbone of the random run (default cnn-small)")
     p.add_argument("--photos", type=int, default=8, help="distinct photos (default 8)")
-    p.add_argument("--repeat", type=int, default=3, help="passes over the photos for elim predict (default 3)")
-    p.add_argument("--requests", type=int, default=0, help="HTTP requests per setting (default photos × repeat)")
+    p.add_argument("--repeat", type=int, default=3, help="passes over the photos, each through both paths (default 3)")
+    p.add_argument("--requests", type=int, default=0, help="HTTP requests per concurrent setting (default photos × repeat)")
     p.add_argument("--clients", type=_ints, default=[1, 4], metavar="C[,C…]", help="concurrent clients to compare (default 1,4)")
     p.add_argument("--workers", type=int, default=1, help="server workers (default 1)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")

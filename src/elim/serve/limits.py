@@ -43,10 +43,10 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_pixels", "max_files", "max_video_frames", "timeout_s"):
             if not getattr(self, name) > 0:
-                raise ElimError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
+                raise ElimError(f"serve limit {name} must be > 0, got {getattr(self, name)}")
         for name in ("queue", "retry_after_s"):
             if getattr(self, name) < 0:
-                raise ElimError(f"{name} (--{name.replace('_', '-')}) must be >= 0, got {getattr(self, name)}")
+                raise ElimError(f"serve limit {name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def max_upload_bytes(self) -> int:

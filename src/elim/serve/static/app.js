@@ -77,6 +77,13 @@ function drawDisc(canvas, trail) {
   canvas.dataset.points = String(trail.length);
 }
 
+// A round step (1, 2 or 5 × 10^k) near `raw`.
+function niceStep(raw) {
+  if (!(raw > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(raw)), m = raw / p;
+  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
 // V and A over time: points [{t, v, a}] (t in seconds) between tMin and tMax.
 function drawSeries(canvas, points, tMin, tMax, xLabel) {
   const ctx = canvas.getContext("2d");
@@ -89,7 +96,13 @@ function drawSeries(canvas, points, tMin, tMax, xLabel) {
     ctx.beginPath(); ctx.moveTo(left, Y(v)); ctx.lineTo(w - right, Y(v)); ctx.stroke();
     ctx.fillText(v.toFixed(1), 6, Y(v) + 4);
   }
-  ctx.fillText(xLabel, w - right - 60, h - 6);
+  const step = niceStep((tMax - tMin) / 6);
+  ctx.textAlign = "center";
+  for (let t = Math.ceil(tMin / step) * step; t <= tMax + 1e-9; t += step) {
+    ctx.fillText(String(Math.round(t * 100) / 100), X(t), h - 8);
+  }
+  ctx.textAlign = "left";
+  ctx.fillText(xLabel, w - right + 12, h - 8);
   for (const [key, colour, label] of [["v", VALENCE, "valence"], ["a", AROUSAL, "arousal"]]) {
     ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
     let started = false;
@@ -216,8 +229,10 @@ function liveShow(rows, scale, t, ms) {
   ctx.restore();
   const face = largest(rows);
   live.frames += 1;
-  $("live-valence").textContent = fmt(face ? face.valence : null);
-  $("live-arousal").textContent = fmt(face ? face.arousal : null);
+  for (const [key, id] of [["valence", "live-valence"], ["arousal", "live-arousal"]]) {
+    $(id).textContent = fmt(face ? face[key] : null);
+    $(id).dataset.value = face ? String(face[key]) : "";  // full precision, for scripts
+  }
   if (face) {
     live.trail.push({ v: face.valence, a: face.arousal });
     live.trail = live.trail.slice(-TRAIL);
