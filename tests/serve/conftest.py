@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("fastapi", reason='elim serve needs the serve extra: pip install -e ".[serve]"')
 pytest.importorskip("fastapi_offline", reason='pip install -e ".[serve]"')
 
-from serve_support import encode, face_photo  # noqa: E402
+from serve_support import encode, face_photo
 
-from elim.benchmarks.predict import make_random_run  # noqa: E402
+from elim.benchmarks.predict import make_random_run
 
 
 @pytest.fixture(scope="session")

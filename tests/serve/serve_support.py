@@ -81,6 +81,7 @@ def chromium(download_dir: Path, fake_video: Path | None = None):
     """A headless Chromium (selenium), offline and sandboxed in a fresh profile; skips the
     test with the install command when selenium, chromium or chromedriver is missing."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (in .[dev])")
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
 
     binary = next((p for p in CHROMIUM if Path(p).exists()), shutil.which("chromium"))
@@ -106,5 +107,5 @@ def chromium(download_dir: Path, fake_video: Path | None = None):
     })
     try:
         return webdriver.Chrome(service=Service(executable_path=driver_exe), options=options)
-    except Exception as err:  # a browser that cannot start here: skip, with the reason
+    except (WebDriverException, OSError) as err:  # a browser that cannot start here: skip, saying why
         pytest.skip(f"headless Chromium did not start ({type(err).__name__}: {str(err)[:200]})")

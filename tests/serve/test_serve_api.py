@@ -3,12 +3,12 @@ every refusal a JSON ``{"error": ...}`` with its 4xx status."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from serve_support import encode, png_header
@@ -27,12 +27,12 @@ def _no_traceback(response) -> dict:
 class StubPredictor:
     """Stands in for ElimPredictor where the test needs to control time or failures."""
 
-    config = {"model": {"backbone": "stub"}, "preprocess": {"image_size": 8}}
     feature_dim = 2
     run_dir = None
 
     def __init__(self, action=None) -> None:
         self.action = action
+        self.config = {"model": {"backbone": "stub"}, "preprocess": {"image_size": 8}}
 
     def predict(self, images, detector="stub", return_features=False):
         from elim.inference.table import rows_to_frame
@@ -88,18 +88,13 @@ def test_csv_is_the_table_elim_predict_writes(client, tmp_path, face_png, run_di
     assert response.text == (tmp_path / "out.csv").read_text()
 
 
-def test_several_files_keep_their_order_and_names(client, face_png, face_jpg, predictor):
-    files = [("file", ("b.jpg", face_jpg)), ("file", ("a.png", face_png)), ("other", ("c.bmp", encode(predictor_free_image(), ".bmp")))]
+def test_several_files_keep_their_order_and_names(client, face_png, face_jpg):
+    blank = encode(np.full((40, 50, 3), 90, np.uint8), ".bmp")
+    files = [("file", ("b.jpg", face_jpg)), ("file", ("a.png", face_png)), ("other", ("c.bmp", blank))]
     rows = client.post("/v1/predict", files=files).json()
-    assert [r["source"] for r in rows][0] == "b.jpg" and rows[-1]["source"] == "c.bmp"
+    assert rows[0]["source"] == "b.jpg" and rows[-1]["source"] == "c.bmp"
     assert {r["source"] for r in rows} == {"a.png", "b.jpg", "c.bmp"}
     assert rows[-1]["status"] == "no_face"
-
-
-def predictor_free_image():
-    import numpy as np
-
-    return np.full((40, 50, 3), 90, np.uint8)
 
 
 def test_features_and_raw_jpeg(client, face_jpg, face, predictor):
@@ -229,6 +224,6 @@ def test_openapi_and_pages_need_nothing_from_the_internet(client):
 
 
 def test_every_error_body_is_json_even_for_odd_content_types(client):
-    response = client.post("/v1/predict", content=io.BytesIO(b"abc").read(),
+    response = client.post("/v1/predict", content=b"abc",
                            headers={"content-type": "multipart/form-data; boundary=zz"})
     assert 400 <= response.status_code < 500 and _no_traceback(response)

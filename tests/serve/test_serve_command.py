@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from elim.cli import build_parser, main
 from elim.serve.server import exposure_warning
 

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from serve_support import encode, png_header
 
-from elim.serve.uploads import RequestError, check_image, decode_image, make_upload, safe_name, sniff
+from elim.serve.uploads import (
+    RequestError,
+    check_image,
+    decode_image,
+    make_upload,
+    safe_name,
+    sniff,
+)
 
 
 @pytest.mark.parametrize("ext, container", [
