@@ -88,6 +88,8 @@ def test_live_webcam_shows_updating_valence_arousal(browser, server, artefacts):
     assert series > 20  # the valence line (orange) is drawn
     assert driver.save_screenshot(str(artefacts / "serve_live.png"))
     find("id", "live-stop").click()
+    fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert fetched and all(name.startswith(server + "/") for name in fetched), fetched  # no CDN
 
 
 def test_upload_photo_and_video_table_and_csv(browser, server, artefacts, tmp_path, face, face_video):
