@@ -3,11 +3,12 @@
 ``POST /v1/predict`` takes one or more images or videos — multipart files (any field name,
 ``file`` by convention) or the raw bytes of one file as the body — and answers the rows of
 ``elim predict --json`` (:data:`elim.inference.table.COLUMNS`; ``?format=csv``: the CSV that
-``elim predict -o out.csv`` writes). The order of work for a request: the body is read up to
+``elim predict -o out.csv`` writes). The order of work for a request: the
+:class:`~elim.serve.pool.WorkerPool` admits it (503 when full); its body is read up to
 ``max_upload_mb`` (413 beyond, before reading when ``Content-Length`` says so); every file is
 sniffed by content (415) and every image's header checked for its size (413); then the
-prediction runs on the :class:`~elim.serve.pool.WorkerPool` (503 when full, 504 after
-``timeout_s``). Every error is JSON ``{"error": "..."}`` with its status, never a traceback.
+prediction runs on a worker (504 after ``timeout_s``). Every error is JSON ``{"error": "..."}``
+with its status, never a traceback.
 OpenAPI: ``/openapi.json``, ``/docs`` and ``/redoc`` (served from the package, no CDN).
 """
 
@@ -117,7 +118,6 @@ def create_app(predictors: Any | Sequence[Any], limits: Limits | None = None) ->
         lifespan=lifespan,
         swagger_ui_parameters={"validatorUrl": None},
     )
-    app.state.pool = pool
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _add_error_handlers(app)
     page = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -157,11 +157,11 @@ def create_app(predictors: Any | Sequence[Any], limits: Limits | None = None) ->
             parse_smoothing(smooth)
         except ElimError as err:
             raise RequestError(422, f"smooth: {err}") from None
-        uploads = await _read_uploads(request, limits, name, deadline)
         options = PredictOptions(every=every, smooth=smooth, features=features)
-        remaining = max(deadline - time.monotonic(), 0.001)
         table = await pool.run(
-            lambda predictor: predict_uploads(predictor, uploads, options, limits), remaining
+            lambda predictor, uploads: predict_uploads(predictor, uploads, options, limits),
+            limits.timeout_s,
+            prepare=lambda: _read_uploads(request, limits, name, deadline),
         )
         if format == "csv":
             return Response(
