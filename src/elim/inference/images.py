@@ -1,12 +1,14 @@
 """The image loop: photos, arrays and PIL images → rows, in chunks of ``batch_size`` inputs.
 
 Each chunk is loaded (a failing input becomes an ``error: …`` row), detected in one batch
-(image by image when the batch fails, so one bad input stays alone) and handed with its faces
-to the predictor's :data:`~elim.inference.rows.RowsFor` step.
+(image by image when the batch fails, so one bad input stays alone as an ``error: …`` row and
+the others go on) and handed with its faces to the predictor's
+:data:`~elim.inference.rows.RowsFor` step.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from elim.detection import Detector, Face
-from elim.errors import DataError, ElimError
+from elim.errors import DataError
 from elim.inference.rows import FacesIn, RowsFor, error_message, error_row
 from elim.inference.stream import batched
 
 ImageInput = str | Path | np.ndarray | Any  # Any: PIL.Image.Image
+
+logger = logging.getLogger("elim.inference")
 
 
 def iter_image_rows(
@@ -42,8 +46,8 @@ def iter_image_rows(
         found = detect_each(detector, [image for _, image in loaded])
         items = []
         for (base, image), faces in zip(loaded, found):
-            if isinstance(faces, Exception):
-                rows.append(error_row(base, f"detection failed ({faces})"))
+            if isinstance(faces, str):
+                rows.append(error_row(base, faces))
             else:
                 items.append(FacesIn(base, image, faces))
         rows += rows_for(items)
@@ -94,20 +98,28 @@ def load_input(item: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: {err}") from err
 
 
-def detect_each(detector: Detector, images: list[np.ndarray]) -> list[list[Face] | Exception]:
-    """Batched detection; when the batch fails, image by image so one bad input stays alone
-    (its entry is the exception). ElimError when every image of the batch fails."""
+def detect_each(detector: Detector, images: list[np.ndarray]) -> list[list[Face] | str]:
+    """Batched detection; when the batch fails, image by image so that one bad input stays
+    alone: its entry is then the reason (a string) for its ``error: …`` row. The detector's
+    internal messages are logged (logger ``elim.inference``), not shown."""
     if not images:
         return []
     try:
         return list(detector.detect_batch(images))
-    except (RuntimeError, ValueError) as batch_err:
-        out: list[list[Face] | Exception] = []
+    except (RuntimeError, ValueError):
+        out: list[list[Face] | str] = []
         for image in images:
             try:
                 out.append(detector.detect(image))
             except (RuntimeError, ValueError) as err:
-                out.append(err)
-        if all(isinstance(o, Exception) for o in out) and len(out) > 1:
-            raise ElimError(f"face detection failed on every image: {batch_err}") from batch_err
+                out.append(_reason(detector, err))
         return out
+
+
+def _reason(detector: Detector, err: Exception) -> str:
+    """What an ``error: …`` row says about a failed detection: our own ValueErrors (a bad
+    image) as they are; anything else only by its type, its message going to the log."""
+    if isinstance(err, ValueError):
+        return f"detection failed ({error_message(err)})"
+    logger.warning("face detection failed inside %s: %s", getattr(detector, "name", detector), err)
+    return f"face detection failed ({type(err).__name__} inside the {getattr(detector, 'name', '')} detector)"
