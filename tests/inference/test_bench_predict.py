@@ -14,7 +14,7 @@ from elim.cli import main
 def test_bench_predict_json(capsys):
     code = main([
         "bench", "predict", "--frames", "6", "--detector", "yunet,mtcnn", "--detect-every", "1,3",
-        "--detect-size", "160", "--json",
+        "--detect-size", "160", "--photos", "2", "--json",
     ])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -32,7 +32,7 @@ def test_bench_predict_json(capsys):
         assert min(r["fps_decode"], r["fps_detect"], r["fps_model"]) >= r["fps_end_to_end"] * 0.99
     assert [p["detector"] for p in report["photos"]] == ["yunet", "mtcnn"]
     for p in report["photos"]:
-        assert p["photos"] > 0 and p["photos_per_second"] > 0 and p["size"] == "1350x1350 JPEG"
+        assert p["photos"] == 2 and p["photos_per_second"] > 0 and p["size"] == "1350x1350 JPEG"
 
 
 def test_unknown_detector_is_refused(capsys):

@@ -240,11 +240,11 @@ def run(args: argparse.Namespace) -> int:
                 for size in args.detect_size
                 for k in args.detect_every
             ]
-        photo_rows = [] if not args.photos else [
-            measure_photos(predictor, photo_folder(Path(tmp) / "photos"), name, args.batch_size,
-                           plan.detector)
+        photos = photo_folder(Path(tmp) / "photos", args.photos)[: args.photos]
+        photo_rows = [
+            measure_photos(predictor, photos, name, args.batch_size, plan.detector)
             for name in args.detector
-        ]
+        ] if photos else []
     report = {
         "video": f"640x480, {args.frames} frames, one face ({source})",
         "backbone": args.backbone,
@@ -310,6 +310,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--backbone", default="cnn-small")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores but the detector's one)")
-    p.add_argument("--no-photos", dest="photos", action="store_false", help="skip the row of 1350×1350 photos")
+    p.add_argument("--photos", type=int, default=24, metavar="N", help="photos for the photos/s row (default 24: the London set; 0: no row)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

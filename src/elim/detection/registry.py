@@ -9,7 +9,14 @@ import numpy as np
 from elim.detection.faces import Detector, Face
 from elim.detection.mtcnn import MTCNNDetector
 from elim.detection.whole import WholeImageDetector
-from elim.detection.yunet import MAX_SIDE, MIN_SCORE, NMS_THRESHOLD, YUNET_FILE, YUNET_SHA256, YuNetDetector
+from elim.detection.yunet import (
+    MAX_SIDE,
+    MIN_SCORE,
+    NMS_THRESHOLD,
+    YUNET_FILE,
+    YUNET_SHA256,
+    YuNetDetector,
+)
 from elim.errors import ElimError
 
 DETECTORS = {"yunet": YuNetDetector, "mtcnn": MTCNNDetector, "none": WholeImageDetector}

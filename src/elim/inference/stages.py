@@ -55,7 +55,7 @@ class Prefetch(Generic[T]):
                 if not self._put(item, droppable=True):
                     return
             self._put(_END, droppable=False)
-        except BaseException as err:  # handed to the consumer, raised there
+        except Exception as err:  # noqa: BLE001 (handed to the consumer, raised there)
             self._put(_Failure(err), droppable=False)
         finally:
             close = getattr(items, "close", None)
@@ -63,9 +63,10 @@ class Prefetch(Generic[T]):
                 close()
 
     def _put(self, item: object, droppable: bool) -> bool:
-        """Put ``item``; False when the consumer has stopped."""
+        """Put ``item`` (making room by dropping the oldest item when ``drop_stale`` and
+        ``droppable``; the end marker waits instead); False when the consumer has stopped."""
         while not self._stop.is_set():
-            if self.drop_stale:
+            if self.drop_stale and droppable:
                 try:
                     self._queue.put_nowait(item)
                     return True
