@@ -66,8 +66,7 @@ def test_live_stages_drop_the_oldest_and_batch_what_is_ready():
     gate = threading.Event()
 
     def camera():
-        for k in range(20):
-            yield k
+        yield from range(20)
         gate.set()
 
     stage = Prefetch(camera(), maxsize=2, drop_stale=True)

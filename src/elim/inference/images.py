@@ -1,6 +1,8 @@
 """The image loop: photos, arrays and PIL images → rows, in chunks of ``batch_size`` inputs.
 
-Each chunk is loaded (a failing input becomes an ``error: …`` row), detected in one batch
+Inputs are decoded in a background thread while the previous ones are detected and predicted
+(:class:`elim.inference.stages.Prefetch`). Each chunk is loaded (a failing input becomes an
+``error: …`` row), detected in one batch
 (image by image when the batch fails, so one bad input stays alone as an ``error: …`` row and
 the others go on) and handed with its faces to the predictor's
 :data:`~elim.inference.rows.RowsFor` step.
@@ -18,11 +20,15 @@ import numpy as np
 from elim.detection import Detector, Face
 from elim.errors import DataError
 from elim.inference.rows import FacesIn, RowsFor, error_message, error_row
+from elim.inference.stages import Prefetch
 from elim.inference.stream import batched
 
 ImageInput = str | Path | np.ndarray | Any  # Any: PIL.Image.Image
 
 logger = logging.getLogger("elim.inference")
+
+#: Inputs decoded ahead of detection (each a full-size image in memory).
+LOAD_AHEAD = 4
 
 
 def iter_image_rows(
@@ -33,26 +39,36 @@ def iter_image_rows(
 ) -> Iterator[list[dict]]:
     """Yield the rows of each chunk of ``batch_size`` inputs, sorted by input then face.
 
-    Every row carries ``_position``, the 0-based position of its input.
+    Every row carries ``_position``, the 0-based position of its input. Inputs are decoded in a
+    background thread, :data:`LOAD_AHEAD` ahead of detection and the model.
     """
-    for chunk in batched(enumerate(as_inputs(images)), batch_size):
-        loaded, rows = [], []
-        for position, item in chunk:
-            base = {"source": input_name(item, position), "_position": position}
-            try:
-                loaded.append((base, load_input(item, base["source"])))
-            except (DataError, ValueError, OSError) as err:
-                rows.append(error_row(base, error_message(err)))
-        found = detect_each(detector, [image for _, image in loaded])
-        items = []
-        for (base, image), faces in zip(loaded, found):
-            if isinstance(faces, str):
-                rows.append(error_row(base, faces))
-            else:
-                items.append(FacesIn(base, image, faces))
-        rows += rows_for(items)
-        rows.sort(key=lambda r: (r["_position"], r.get("face", -1)))
-        yield rows
+    loaded = Prefetch(_load(as_inputs(images)), LOAD_AHEAD, name="load")
+    try:
+        for chunk in batched(loaded, batch_size):
+            rows = [error_row(base, image) for base, image in chunk if isinstance(image, str)]
+            good = [(base, image) for base, image in chunk if not isinstance(image, str)]
+            found = detect_each(detector, [image for _, image in good])
+            items = []
+            for (base, image), faces in zip(good, found):
+                if isinstance(faces, str):
+                    rows.append(error_row(base, faces))
+                else:
+                    items.append(FacesIn(base, image, faces))
+            rows += rows_for(items)
+            rows.sort(key=lambda r: (r["_position"], r.get("face", -1)))
+            yield rows
+    finally:
+        loaded.close()
+
+
+def _load(inputs: list) -> Iterator[tuple[dict, np.ndarray | str]]:
+    """(row template, RGB image or the reason it could not be loaded) per input."""
+    for position, item in enumerate(inputs):
+        base = {"source": input_name(item, position), "_position": position}
+        try:
+            yield base, load_input(item, base["source"])
+        except (DataError, ValueError, OSError) as err:
+            yield base, error_message(err)
 
 
 def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list:
