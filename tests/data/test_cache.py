@@ -191,6 +191,20 @@ def test_detect_uses_the_detector_or_falls_back(tmp_path, monkeypatch, dataset_c
     assert fallback.meta["fingerprint"] != cache.meta["fingerprint"]
 
 
+def test_fingerprint_names_the_default_detector(monkeypatch, dataset_csv):
+    """Records that ask for detection are fingerprinted with the default detector (shipped
+    YuNet, its file's checksum); another detector means another cache."""
+    import elim.detection
+
+    rr = read_dataset("csv", dataset_csv, detect=True)
+    assert elim.detection.DETECTOR_NAME.startswith("yunet(yunet_n_640_640.onnx sha256 25a606a1")
+    base = records_fingerprint(rr.records, 16, 0.2)
+    plain = read_dataset("csv", dataset_csv).records
+    monkeypatch.setattr(elim.detection, "DETECTOR_NAME", "mtcnn(facenet-pytorch 2.5.3)")
+    assert records_fingerprint(rr.records, 16, 0.2) != base
+    assert records_fingerprint(plain, 16, 0.2) == records_fingerprint(plain.copy(), 16, 0.2)
+
+
 def test_video_records_are_cached(tmp_path, helpers):
     levels = helpers.write_video(tmp_path / "v" / "clip.avi", 5)
     records = pd.DataFrame({
@@ -275,11 +289,9 @@ def test_nothing_to_cache_is_a_clear_error(tmp_path):
 LONDON = Path(__file__).resolve().parents[3] / "shared" / "data" / "london_faces"
 
 
-@pytest.mark.slow  # ~10 s (MTCNN on CPU); the cache's detector handling is covered above
 @pytest.mark.data
 @pytest.mark.skipif(not LONDON.is_dir(), reason="../shared/data/london_faces absent")
 def test_real_photos_with_the_real_detector(tmp_path):
-    pytest.importorskip("facenet_pytorch")
     root = tmp_path / "ds"
     root.mkdir()
     (root / "smiling").symlink_to(LONDON / "smiling")  # a link inside the root is allowed

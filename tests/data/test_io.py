@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from elim.data.io import is_video, read_image, read_video_frames
+from elim.data.io import is_image_file, is_video, read_image, read_video_frames
 from elim.errors import DataError
 
 
@@ -25,6 +25,38 @@ def test_grayscale_becomes_three_channels(tmp_path):
     assert out.shape == (6, 5, 3)
     for c in range(3):
         np.testing.assert_array_equal(out[:, :, c], gray)
+
+
+def test_gif_and_palette_images_are_decoded_with_pillow(tmp_path, helpers):
+    """OpenCV cannot decode GIF: read_image falls back to Pillow (first frame, RGB)."""
+    from PIL import Image
+
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    rgb[:, :6] = (255, 0, 0)
+    rgb[:, 6:] = (0, 0, 255)
+    frames = [Image.fromarray(rgb), Image.fromarray(rgb[::-1, ::-1].copy())]
+    frames[0].save(tmp_path / "subject01.happy", format="GIF", save_all=True,
+                   append_images=frames[1:])  # no image suffix, two frames
+    out = read_image(tmp_path / "subject01.happy")
+    assert out.shape == (10, 12, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, rgb)
+    Image.fromarray(rgb).convert("L").save(tmp_path / "gray.gif")
+    assert read_image(tmp_path / "gray.gif").shape == (10, 12, 3)
+
+
+def test_images_are_recognised_by_suffix_or_content(tmp_path, helpers):
+    from PIL import Image
+
+    image = helpers.face_image(0, 16, 16)
+    Image.fromarray(image).save(tmp_path / "subject01.happy", format="GIF")
+    Image.fromarray(image).save(tmp_path / "NOSUFFIX", format="PNG")
+    helpers.write_rgb(tmp_path / "UPPER.JPG", image)
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "clip.MP4").write_bytes(b"\0" * 10)
+    assert is_image_file(tmp_path / "subject01.happy") and is_image_file(tmp_path / "NOSUFFIX")
+    assert is_image_file(tmp_path / "UPPER.JPG") and is_video(tmp_path / "clip.MP4")
+    assert not is_image_file(tmp_path / "notes.txt") and not is_image_file(tmp_path / "clip.MP4")
+    assert read_image(tmp_path / "NOSUFFIX").shape == (16, 16, 3)
 
 
 @pytest.mark.parametrize("kind", ["missing", "zero", "corrupt", "text", "folder"])
@@ -117,8 +149,10 @@ def test_webcam_sources(monkeypatch):
 
     with pytest.raises(DataError, match="webcam 97: cannot open it"):
         next(stream_video(97))
-    with pytest.raises(DataError, match="webcam -1"):
+    with pytest.raises(DataError, match="webcam -1: not a webcam index"):
         VideoReader(-1)
+    with pytest.raises(DataError, match="webcam 99999999999: not a webcam index"):
+        VideoReader(99999999999)  # OpenCV would raise its own error (a C int overflows)
 
     class FakeCamera:
         def __init__(self, index):

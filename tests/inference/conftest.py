@@ -12,6 +12,19 @@ from elim.benchmarks.predict import london_photos as find_london_photos
 from elim.benchmarks.predict import make_random_run
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """`elim predict` and `elim bench predict` set torch's and OpenCV's thread counts for the
+    process (elim.inference.threads); put them back after each test."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(before[0])
+    cv2.setNumThreads(before[1])
+
+
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
     """cnn-small run directory with random weights (margin 0.25)."""

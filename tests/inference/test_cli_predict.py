@@ -98,3 +98,17 @@ def test_user_errors_exit_2(run_dir, good_image, tmp_path, capsys):
 def test_missing_webcam_fails_cleanly(run_dir, capsys):
     assert main(["predict", "--webcam", "97", "-m", str(run_dir), "--no-detect"]) == 1
     assert "webcam 97" in capsys.readouterr().err
+
+
+def test_photo_with_no_detector_flags(run_dir, london_photos, tmp_path, capsys, monkeypatch):
+    """`elim predict photo.jpg --model RUN`: the shipped YuNet, nothing downloaded."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    assert main(["predict", str(london_photos[0]), "--model", str(run_dir), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "ok" and row["score"] > 0.9 and row["x1"] - row["x0"] > 300

@@ -75,7 +75,8 @@ def test_video_loop_tracks_times_and_records(noise_image):
     assert {r["face"] for r in rows} == {0} and {r["source"] for r in rows} == {"<frames>"}
     np.testing.assert_allclose([r["timestamp"] for r in rows], np.array([0, 2, 4, 6]) / 30)
     assert detector.calls == 2  # processed frames 0 and 2 of 4 (frames 0 and 4)
-    assert len(sink) == 4 and set(timings) == {"decode", "detect", "model"}
+    assert len(sink) == 4 and set(timings) == {"decode", "detect", "model", "dropped"}
+    assert timings["dropped"] == 0
     with pytest.raises(ValueError, match="detect_every"):
         next(iter_video_rows(frames, detector, _constant_rows, detect_every=0))
 

@@ -109,6 +109,9 @@ def test_job_options_are_checked_before_any_work(tmp_path):
 
 
 def test_choose_detector(predictor):
+    import pytest
+
+    from elim.errors import ElimError
     from elim.inference.pipeline import choose_detector
 
     assert choose_detector(predictor, "none").name == "none"
@@ -116,3 +119,20 @@ def test_choose_detector(predictor):
     assert choose_detector(predictor, fixed) is fixed
     mtcnn = choose_detector(predictor, "mtcnn", detect_size=320)
     assert mtcnn.name == "mtcnn" and mtcnn.max_side == 320
+    yunet = choose_detector(predictor, "yunet", detect_size=480, threads=1)
+    assert yunet.name == "yunet" and yunet.max_side == 480 and yunet.threads == 1
+    with pytest.raises(ElimError, match="--detector-weights is a YuNet ONNX file"):
+        choose_detector(predictor, "mtcnn", weights="x.onnx")
+
+
+def test_report_counts_dropped_frames_and_threads():
+    import pandas as pd
+
+    from elim.inference.pipeline import Outcome, Report
+    from elim.inference.threads import plan_threads
+
+    report = Report(pd.DataFrame({"status": ["ok"]}), [Outcome("webcam:0", "webcam", "ok", dropped=12)],
+                    threads=plan_threads(cpus=2))
+    assert report.summary()["dropped_frames"] == 12
+    assert report.summary()["threads"] == {"torch": 1, "detector": 1, "opencv": 1, "cpus": 2}
+    assert report.summary_line().endswith("1 row(s); 12 webcam frame(s) dropped to keep up")

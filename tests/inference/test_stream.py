@@ -66,3 +66,42 @@ def test_collect_inputs(tmp_path, small_video):
     (only_sub / "x.jpg").write_bytes(b"x")
     (item,) = collect_inputs([tmp_path / "nested"])
     assert item.kind == "error" and "--recursive" in item.message
+
+
+def test_folders_find_images_by_content_and_follow_file_links(tmp_path):
+    """GIF data without an image suffix, upper-case suffixes, links to files inside and outside
+    the folder (followed), a dangling link (an error input), linked folders (not entered)."""
+    from PIL import Image
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    face.save(outside / "far.png")
+    folder = tmp_path / "set"
+    (folder / "sub").mkdir(parents=True)
+    face.save(folder / "subject01.happy", format="GIF")
+    face.save(folder / "subject01.sad", format="GIF")
+    face.save(folder / "UPPER.JPEG", format="JPEG")
+    (folder / "readme").write_text("not an image")
+    (folder / "inside-link.gif").symlink_to(folder / "subject01.sad")
+    (folder / "outside-link").symlink_to(outside / "far.png")
+    (folder / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (folder / "sub" / "deep.happy").symlink_to(folder / "subject01.happy")
+    (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)
+    (folder / "linked-dir").symlink_to(outside, target_is_directory=True)
+    items = collect_inputs([folder])
+    assert [(i.kind, Path(i.source).name) for i in items] == [
+        ("image", "UPPER.JPEG"), ("error", "dangling.png"), ("image", "inside-link.gif"),
+        ("image", "outside-link"), ("image", "subject01.happy"), ("image", "subject01.sad"),
+    ]
+    assert "broken symbolic link" in items[1].message
+    deep = [Path(i.source).relative_to(folder).as_posix() for i in collect_inputs([folder], recursive=True)]
+    assert deep == ["UPPER.JPEG", "dangling.png", "inside-link.gif", "outside-link",
+                    "sub/deep.happy", "subject01.happy", "subject01.sad"]
+
+
+def test_out_of_range_webcams_are_error_inputs():
+    items = collect_inputs([-1, 99999999999, "5"])
+    assert [i.kind for i in items] == ["error", "error", "webcam"]
+    assert "webcam -1: not a webcam index" in items[0].message
+    assert "webcam 99999999999" in items[1].message and items[1].name == "webcam:99999999999"

@@ -41,3 +41,23 @@ def test_pickle_in_place_of_safetensors_is_refused(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(payload)
     with pytest.raises(CheckpointError, match="never loads pickled"):
         load_run(tmp_path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, bad):
+    import torch
+
+    from elim.models import build_model
+    from elim.runs import save_run
+
+    config = {"model": {"backbone": "cnn-small", "feature_dim": 8}}
+    model = build_model(config["model"])
+    save_run(tmp_path / "ok", model, config)
+    assert load_run(tmp_path / "ok")[1] == config
+    with torch.no_grad():
+        next(model.parameters())[0].fill_(bad)
+    save_run(tmp_path / "bad", model, config)
+    with pytest.raises(CheckpointError) as err:
+        load_run(tmp_path / "bad")
+    assert str(err.value).startswith(f"{tmp_path / 'bad' / 'model.safetensors'}: 1 weight tensor")
+    assert "NaN or inf" in str(err.value)

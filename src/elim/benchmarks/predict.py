@@ -2,9 +2,11 @@
 
 A 640×480 video with one face (a London-set photo, moved a little every frame; a drawn synthetic
 face when ../shared/data/london_faces is absent) and a ``cnn-small`` run directory with random
-weights are made on the fly. Each setting then runs :meth:`ElimPredictor.predict_video` once
-and reports, from that single run, the throughput of decoding, detection and the model (crop +
-preprocess + network) and end to end (frames / wall time).
+weights are made on the fly. Each setting (detector × detect every × detect size) then runs the
+video once and reports, from that single run, the throughput of decoding, detection and the
+model (crop + preprocess + network), end to end (frames / wall time), the detector's share and
+the resident memory along the video; then photos per second over a folder of 1350×1350 JPEGs
+(the London photos, else drawn faces). Threads follow ``elim.inference.threads.plan_threads``.
 """
 
 from __future__ import annotations
@@ -102,27 +104,53 @@ def make_random_run(
     return save_run(run_dir, build_model(values["model"]), values)
 
 
+def rss_mb() -> float | None:
+    """Resident memory of this process in MB (None where /proc is absent)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def measure_stages(
     predictor,
     video: Path,
+    detector: str,
     detect_every: int,
     batch_size: int,
     detect_size: int,
+    threads: int = 1,
 ) -> dict:
-    """One end-to-end :meth:`ElimPredictor.predict_video` run of ``video`` with per-stage
-    timers: frames per second of decoding, detection, the model and end to end."""
-    from elim.detection import get_detector
+    """One end-to-end :meth:`ElimPredictor.iter_video` run of ``video`` with per-stage timers.
 
-    detector = get_detector("mtcnn", max_side=detect_size)
+    Returns frames per second of decoding, detection, the model (crop + preprocess + network)
+    and end to end (frames / wall time; the stages overlap, see :mod:`elim.inference.video`),
+    the detector's share of the stages' busy time, and the resident memory after the first
+    10 % of the frames, at its peak and at the end (growth = end − first).
+    """
+    from elim.inference.pipeline import choose_detector
+    from elim.inference.table import rows_to_frame
+
+    det = choose_detector(predictor, detector, detect_size=detect_size, threads=threads)
     timings: dict[str, float] = {}
+    samples: list[tuple[int, float | None]] = []
+    rows: list[dict] = []
     start = time.perf_counter()
-    table = predictor.predict_video(
-        video, batch_size=batch_size, detector=detector, detect_every=detect_every, timings=timings
-    )
+    for chunk in predictor.iter_video(
+        video, batch_size=batch_size, detector=det, detect_every=detect_every, timings=timings
+    ):
+        rows += chunk
+        samples.append((len(rows), rss_mb()))
     wall = time.perf_counter() - start
+    table = rows_to_frame(rows)
     frames = int(table["frame"].nunique())
     detected = len(range(0, frames, detect_every))
+    busy = timings["decode"] + timings["detect"] + timings["model"]
+    memory = [m for _, m in samples if m is not None]
+    first = next((m for n, m in samples if m is not None and n >= frames / 10), None)
     return {
+        "detector": detector,
         "detect_every": detect_every,
         "detect_size": detect_size,
         "batch_size": batch_size,
@@ -132,18 +160,68 @@ def measure_stages(
         "fps_end_to_end": round(frames / wall, 1),
         "fps_decode": round(frames / timings["decode"], 1),
         "fps_detect": round(frames / timings["detect"], 1),
-        "ms_per_detection": round(1000 * timings["detect"] / max(detected, 1), 1),
+        "ms_per_detection": round(1000 * timings["detect"] / max(detected, 1), 2),
         "fps_model": round(frames / timings["model"], 1),
+        "detect_share": round(timings["detect"] / busy, 3),
+        "rss_mb_first": None if first is None else round(first, 1),
+        "rss_mb_peak": round(max(memory), 1) if memory else None,
+        "rss_mb_end": round(memory[-1], 1) if memory else None,
+        "rss_mb_growth": None if first is None else round(memory[-1] - first, 1),
     }
 
 
+def measure_photos(predictor, photos: Sequence[Path], detector: str, batch_size: int,
+                   threads: int = 1) -> dict:
+    """Photos per second of :meth:`ElimPredictor.predict` over ``photos`` (files: decoding,
+    detection, crops and the model), and how many gave exactly one face."""
+    from PIL import Image
+
+    from elim.inference.pipeline import choose_detector
+
+    det = choose_detector(predictor, detector, threads=threads)
+    predictor.predict(photos[:1], detector=det)  # warm-up
+    start = time.perf_counter()
+    table = predictor.predict(list(photos), detector=det, batch_size=batch_size)
+    wall = time.perf_counter() - start
+    ok = table[table["status"] == "ok"]
+    with Image.open(photos[0]) as first:
+        width, height = first.size
+    return {
+        "detector": detector,
+        "photos": len(photos),
+        "size": f"{width}x{height} JPEG",
+        "one_face": int((ok.groupby("source").size() == 1).sum()),
+        "seconds": round(wall, 3),
+        "photos_per_second": round(len(photos) / wall, 1),
+    }
+
+
+def photo_folder(folder: Path, n: int = 24) -> list[Path]:
+    """The London photos (1350×1350 JPEG), else ``n`` drawn faces written as 1350×1350 JPEGs
+    into ``folder``."""
+    import cv2
+
+    photos = london_photos()
+    if photos:
+        return photos
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k in range(n):
+        face = cv2.resize(synthetic_face(480, seed=k), (1350, 1350), interpolation=cv2.INTER_LINEAR)
+        path = folder / f"face_{k:02d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+        out.append(path)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    import cv2
     import torch
 
     from elim.inference.predictor import load
+    from elim.inference.threads import apply_threads, plan_threads
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    plan = apply_threads(plan_threads(args.threads))
     with tempfile.TemporaryDirectory(prefix="elim-bench-predict-") as tmp:
         photos = london_photos(limit=1)
         if photos:
@@ -154,31 +232,45 @@ def run(args: argparse.Namespace) -> int:
             faces, source = [synthetic_face()], "synthetic face"
         video = make_face_video(Path(tmp) / "face.avi", faces, args.frames)
         predictor = load(make_random_run(Path(tmp) / "run", args.backbone))
-        predictor.predict_video(video, max_frames=2)  # warm-up (allocations, MTCNN weights)
-        results = [
-            measure_stages(predictor, video, k, args.batch_size, size)
-            for size in args.detect_size
-            for k in args.detect_every
-        ]
+        results = []
+        for name in args.detector:
+            predictor.predict_video(video, max_frames=2, detector=name)  # warm-up: load, allocate
+            results += [
+                measure_stages(predictor, video, name, k, args.batch_size, size, plan.detector)
+                for size in args.detect_size
+                for k in args.detect_every
+            ]
+        photos = photo_folder(Path(tmp) / "photos", args.photos)[: args.photos]
+        photo_rows = [
+            measure_photos(predictor, photos, name, args.batch_size, plan.detector)
+            for name in args.detector
+        ] if photos else []
     report = {
         "video": f"640x480, {args.frames} frames, one face ({source})",
         "backbone": args.backbone,
         "image_size": predictor.image_size,
-        "torch_threads": torch.get_num_threads(),
+        "threads": {**plan.to_dict(), "torch_now": torch.get_num_threads(),
+                    "opencv_now": cv2.getNumThreads()},
         "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "results": results,
+        "photos": photo_rows,
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(
-        f"{report['video']}; backbone {args.backbone} ({predictor.image_size} px); "
-        f"torch threads {report['torch_threads']} of {report['cpu_count']} CPUs"
+        f"{report['video']}; backbone {args.backbone} ({predictor.image_size} px); threads "
+        f"torch {plan.torch}, detector {plan.detector}, opencv {plan.opencv} of {plan.cpus} CPUs"
     )
-    head = ["detect_every", "detect_size", "fps_end_to_end", "fps_decode", "fps_detect", "ms_per_detection", "fps_model", "frames_with_face"]
-    print("  ".join(f"{h:>16}" for h in head))
+    head = ["detector", "detect_every", "detect_size", "fps_end_to_end", "fps_decode", "fps_detect",
+            "ms_per_detection", "fps_model", "detect_share", "rss_mb_peak", "rss_mb_growth"]
+    print("  ".join(f"{h:>14}" for h in head))
     for r in results:
-        print("  ".join(f"{r[h]:>16}" for h in head))
+        print("  ".join(f"{r[h]!s:>14}" for h in head))
+    for r in photo_rows:
+        print(f"photos ({r['photos']} × {r['size']}, {r['detector']}): "
+              f"{r['photos_per_second']} photos/s, {r['one_face']} with exactly one face")
     return 0
 
 
@@ -192,17 +284,32 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _detectors(text: str) -> list[str]:
+    from elim.detection import DETECTORS
+
+    names = [v.strip().lower() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in DETECTORS or n == "none"]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected detector names among {', '.join(d for d in DETECTORS if d != 'none')}, "
+            f"got {text!r}"
+        )
+    return names
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="frames per second of video prediction (decode, detect, model, end to end)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    p.add_argument("--frames", type=int, default=150, help="length of the generated video (default 150)")
+    p.add_argument("--frames", type=int, default=1000, help="length of the generated video (default 1000)")
+    p.add_argument("--detector", type=_detectors, default=["yunet", "mtcnn"], metavar="NAME[,NAME…]", help="detectors to compare (default yunet,mtcnn)")
     p.add_argument("--detect-every", type=_ints, default=[1, 5], metavar="K[,K…]", help="settings to compare (default 1,5)")
-    p.add_argument("--detect-size", type=_ints, default=[640, 320], metavar="PX[,PX…]", help="longest sides given to MTCNN (default 640,320)")
+    p.add_argument("--detect-size", type=_ints, default=[640], metavar="PX[,PX…]", help="longest sides given to the detector (default 640)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--backbone", default="cnn-small")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores but the detector's one)")
+    p.add_argument("--photos", type=int, default=24, metavar="N", help="photos for the photos/s row (default 24: the London set; 0: no row)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

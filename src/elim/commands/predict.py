@@ -8,6 +8,8 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from elim.detection import DEFAULT_DETECTOR, DETECTORS
+
     p = sub.add_parser(
         "predict",
         help="valence/arousal of the faces in photos, folders, videos or a webcam",
@@ -25,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--recursive", "-r", action="store_true", help="include subfolders of folders")
     p.add_argument("--webcam", type=int, action="append", default=[], metavar="N", help="webcam index (Ctrl-C stops)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet", "none"], help="face detector (default mtcnn)")
-    p.add_argument("--detector-weights", metavar="PATH", help="YuNet ONNX file for --detector yunet")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=f"face detector (default {DEFAULT_DETECTOR}, shipped with elim)")
+    p.add_argument("--detector-weights", metavar="PATH", help="another YuNet ONNX file for --detector yunet (default: the shipped one)")
     p.add_argument("--detect-size", type=int, default=640, metavar="PX", help="downscale images to this longest side for detection (default 640)")
     p.add_argument("--no-detect", action="store_true", help="inputs are already cropped faces (= --detector none)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images / frames per batch (default 32)")
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="DIR", help="write a V/A time-series PNG per video into DIR")
     p.add_argument("--margin", type=float, metavar="M", help="crop margin around the detected box (default: the run's preprocess.margin)")
     p.add_argument("--grayscale", action="store_true", default=None, help="feed grayscale crops (default: the run's preprocess.grayscale)")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's own; 1 is often fastest on a busy CPU)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: all cores but the detector's one)")
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
     p.set_defaults(func=run)
 

@@ -27,7 +27,8 @@ from elim.errors import DataError
 
 
 class LazyDetector:
-    """``elim.detection.detect_largest`` imported on first use; serialised across threads."""
+    """``elim.detection.detect_largest`` (the default detector, the shipped YuNet) imported on
+    first use; serialised across threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

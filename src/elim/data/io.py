@@ -25,9 +25,10 @@ from elim.errors import DataError
 #: Largest image (in pixels) decoded by default: 40 Mpx, about 120 MB as RGB uint8.
 MAX_PIXELS = 40_000_000
 
-#: File name suffixes read as still images (a folder walk keeps these; content sniffing aside).
+#: File name suffixes read as still images (any case). Files with other names are images when
+#: Pillow recognises their content (:func:`is_image_file`).
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
 #: File name suffixes read as videos.
 VIDEO_EXTENSIONS = frozenset(
@@ -36,8 +37,32 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 def is_video(path: str | Path) -> bool:
-    """True when ``path`` has a video file extension."""
+    """True when ``path`` has a video file extension (any case)."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True when ``path`` is an image by its suffix (:data:`IMAGE_EXTENSIONS`, any case) or, for
+    other names (no suffix, ``subject01.happy``), when Pillow recognises its header."""
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return True
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return False
+    return _header_size(path) is not None
+
+
+#: Largest webcam index (OpenCV takes a C int).
+MAX_WEBCAM_INDEX = 2**31 - 1
+
+
+def check_webcam_index(index: int) -> None:
+    """DataError unless ``index`` is a webcam index, 0 … :data:`MAX_WEBCAM_INDEX`."""
+    if not 0 <= index <= MAX_WEBCAM_INDEX:
+        raise DataError(
+            f"webcam {index}: not a webcam index; a webcam index is 0 or more (the camera's "
+            f"number, at most {MAX_WEBCAM_INDEX})"
+        )
 
 
 class ImageTooLargeError(DataError):
@@ -92,12 +117,28 @@ def to_rgb3(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {image.shape}")
 
 
+def _pillow_rgb(data: np.ndarray) -> np.ndarray | None:
+    """The first frame of an image OpenCV cannot decode (GIF), as RGB, with Pillow; or None."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data.tobytes())) as im:
+                return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
 def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Decode the image at ``path`` into an H×W×3 uint8 RGB array.
 
-    Grayscale and 16-bit images are converted to 8-bit RGB; alpha is dropped. Raises
-    :class:`DataError` naming the file when it is missing, empty, not a decodable image, or
-    larger than ``max_pixels`` (checked from the header before decoding; None = no limit).
+    OpenCV decodes it; formats OpenCV cannot read (GIF: its first frame) are decoded with
+    Pillow. Grayscale, palette and 16-bit images are converted to 8-bit RGB; alpha is dropped.
+    Raises :class:`DataError` naming the file when it is missing, empty, not a decodable image,
+    or larger than ``max_pixels`` (checked from the header before decoding; None = no limit).
     """
     path = Path(path)
     _check_file(path)
@@ -109,10 +150,11 @@ def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndar
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err})") from err
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr is not None and bgr.size else _pillow_rgb(data)
+    if rgb is None or rgb.size == 0:
         raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
-    _refuse_large(path, bgr.shape[0] * bgr.shape[1], f"{bgr.shape[1]}×{bgr.shape[0]}", max_pixels)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    _refuse_large(path, rgb.shape[0] * rgb.shape[1], f"{rgb.shape[1]}×{rgb.shape[0]}", max_pixels)
+    return np.ascontiguousarray(rgb)
 
 
 #: Frame rate assumed where the source does not say (webcams aside: they get wall-clock time).
@@ -148,8 +190,8 @@ class VideoReader:
 
     def __init__(self, source: str | Path | int, max_pixels: int | None = MAX_PIXELS):
         self.webcam = isinstance(source, int) and not isinstance(source, bool)
-        if self.webcam and source < 0:
-            raise DataError(f"webcam {source}: a webcam index is 0 or more")
+        if self.webcam:
+            check_webcam_index(source)
         self.source: Path | int = source if self.webcam else Path(source)
         self.max_pixels = max_pixels
         if not self.webcam:
@@ -177,7 +219,11 @@ class VideoReader:
 
     def _open(self) -> None:
         self.close()
-        cap = cv2.VideoCapture(self.source if self.webcam else str(self.source))
+        try:
+            cap = cv2.VideoCapture(self.source if self.webcam else str(self.source))
+        except (cv2.error, OverflowError, SystemError, TypeError) as err:
+            what = f"webcam {self.source}" if self.webcam else str(self.source)
+            raise DataError(f"{what}: OpenCV cannot open it ({type(err).__name__})") from err
         if not cap.isOpened():
             cap.release()
             if self.webcam:

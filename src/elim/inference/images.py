@@ -1,12 +1,16 @@
 """The image loop: photos, arrays and PIL images → rows, in chunks of ``batch_size`` inputs.
 
-Each chunk is loaded (a failing input becomes an ``error: …`` row), detected in one batch
-(image by image when the batch fails, so one bad input stays alone) and handed with its faces
-to the predictor's :data:`~elim.inference.rows.RowsFor` step.
+Inputs are decoded in a background thread while the previous ones are detected and predicted
+(:class:`elim.inference.stages.Prefetch`). Each chunk is loaded (a failing input becomes an
+``error: …`` row), detected in one batch
+(image by image when the batch fails, so one bad input stays alone as an ``error: …`` row and
+the others go on) and handed with its faces to the predictor's
+:data:`~elim.inference.rows.RowsFor` step.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +18,17 @@ from typing import Any
 import numpy as np
 
 from elim.detection import Detector, Face
-from elim.errors import DataError, ElimError
+from elim.errors import DataError
 from elim.inference.rows import FacesIn, RowsFor, error_message, error_row
+from elim.inference.stages import Prefetch
 from elim.inference.stream import batched
 
 ImageInput = str | Path | np.ndarray | Any  # Any: PIL.Image.Image
+
+logger = logging.getLogger("elim.inference")
+
+#: Inputs decoded ahead of detection (each a full-size image in memory).
+LOAD_AHEAD = 4
 
 
 def iter_image_rows(
@@ -29,26 +39,36 @@ def iter_image_rows(
 ) -> Iterator[list[dict]]:
     """Yield the rows of each chunk of ``batch_size`` inputs, sorted by input then face.
 
-    Every row carries ``_position``, the 0-based position of its input.
+    Every row carries ``_position``, the 0-based position of its input. Inputs are decoded in a
+    background thread, :data:`LOAD_AHEAD` ahead of detection and the model.
     """
-    for chunk in batched(enumerate(as_inputs(images)), batch_size):
-        loaded, rows = [], []
-        for position, item in chunk:
-            base = {"source": input_name(item, position), "_position": position}
-            try:
-                loaded.append((base, load_input(item, base["source"])))
-            except (DataError, ValueError, OSError) as err:
-                rows.append(error_row(base, error_message(err)))
-        found = detect_each(detector, [image for _, image in loaded])
-        items = []
-        for (base, image), faces in zip(loaded, found):
-            if isinstance(faces, Exception):
-                rows.append(error_row(base, f"detection failed ({faces})"))
-            else:
-                items.append(FacesIn(base, image, faces))
-        rows += rows_for(items)
-        rows.sort(key=lambda r: (r["_position"], r.get("face", -1)))
-        yield rows
+    loaded = Prefetch(_load(as_inputs(images)), LOAD_AHEAD, name="load")
+    try:
+        for chunk in batched(loaded, batch_size):
+            rows = [error_row(base, image) for base, image in chunk if isinstance(image, str)]
+            good = [(base, image) for base, image in chunk if not isinstance(image, str)]
+            found = detect_each(detector, [image for _, image in good])
+            items = []
+            for (base, image), faces in zip(good, found):
+                if isinstance(faces, str):
+                    rows.append(error_row(base, faces))
+                else:
+                    items.append(FacesIn(base, image, faces))
+            rows += rows_for(items)
+            rows.sort(key=lambda r: (r["_position"], r.get("face", -1)))
+            yield rows
+    finally:
+        loaded.close()
+
+
+def _load(inputs: list) -> Iterator[tuple[dict, np.ndarray | str]]:
+    """(row template, RGB image or the reason it could not be loaded) per input."""
+    for position, item in enumerate(inputs):
+        base = {"source": input_name(item, position), "_position": position}
+        try:
+            yield base, load_input(item, base["source"])
+        except (DataError, ValueError, OSError) as err:
+            yield base, error_message(err)
 
 
 def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list:
@@ -94,20 +114,28 @@ def load_input(item: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: {err}") from err
 
 
-def detect_each(detector: Detector, images: list[np.ndarray]) -> list[list[Face] | Exception]:
-    """Batched detection; when the batch fails, image by image so one bad input stays alone
-    (its entry is the exception). ElimError when every image of the batch fails."""
+def detect_each(detector: Detector, images: list[np.ndarray]) -> list[list[Face] | str]:
+    """Batched detection; when the batch fails, image by image so that one bad input stays
+    alone: its entry is then the reason (a string) for its ``error: …`` row. The detector's
+    internal messages are logged (logger ``elim.inference``), not shown."""
     if not images:
         return []
     try:
         return list(detector.detect_batch(images))
-    except (RuntimeError, ValueError) as batch_err:
-        out: list[list[Face] | Exception] = []
+    except (RuntimeError, ValueError):
+        out: list[list[Face] | str] = []
         for image in images:
             try:
                 out.append(detector.detect(image))
             except (RuntimeError, ValueError) as err:
-                out.append(err)
-        if all(isinstance(o, Exception) for o in out) and len(out) > 1:
-            raise ElimError(f"face detection failed on every image: {batch_err}") from batch_err
+                out.append(_reason(detector, err))
         return out
+
+
+def _reason(detector: Detector, err: Exception) -> str:
+    """What an ``error: …`` row says about a failed detection: our own ValueErrors (a bad
+    image) as they are; anything else only by its type, its message going to the log."""
+    if isinstance(err, ValueError):
+        return f"detection failed ({error_message(err)})"
+    logger.warning("face detection failed inside %s: %s", getattr(detector, "name", detector), err)
+    return f"face detection failed ({type(err).__name__} inside the {getattr(detector, 'name', '')} detector)"

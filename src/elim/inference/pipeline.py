@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from elim.data.io import DEFAULT_FPS, VideoReader
-from elim.detection import Detector
+from elim.detection import DEFAULT_DETECTOR, Detector
 from elim.errors import DataError, ElimError
 from elim.inference.annotate import LazyWriter, plot_timeseries, video_codec, write_annotated_video
 from elim.inference.inputs import Input, collect_inputs
@@ -26,7 +26,8 @@ from elim.inference.predictor import ElimPredictor, load
 from elim.inference.rows import error_row
 from elim.inference.smoothing import parse_smoothing
 from elim.inference.stream import iter_frames
-from elim.inference.table import rows_to_frame, table_format, write_table
+from elim.inference.table import check_writable, rows_to_frame, table_format, write_table
+from elim.inference.threads import ThreadPlan, apply_threads, plan_threads
 
 STATUSES = ("ok", "no_face", "error")
 
@@ -40,13 +41,14 @@ class Outcome:
     status: str
     message: str = ""
     outputs: tuple[str, ...] = ()
+    dropped: int = 0  # webcam frames dropped because the pipeline was behind
 
 
 @dataclass
 class Options:
     """How each input is processed (``elim predict`` flags of the same names)."""
 
-    detector: str | Detector | None = "mtcnn"
+    detector: str | Detector | None = DEFAULT_DETECTOR
     batch_size: int = 32
     every: int = 1
     detect_every: int = 1
@@ -73,16 +75,23 @@ class Job:
     margin: float | None = None
     grayscale: bool | None = None
     device: str = "cpu"
-    threads: int = 0
+    threads: int = 0  # torch threads; 0: elim.inference.threads.plan_threads decides
 
 
 @dataclass
 class Report:
-    """The combined table of a job, one :class:`Outcome` per input, and the table's file."""
+    """The combined table of a job, one :class:`Outcome` per input, the table's file and the
+    threads used."""
 
     table: pd.DataFrame
     outcomes: list[Outcome]
     out: str | Path | None = None
+    threads: ThreadPlan | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Webcam frames dropped (the pipeline was slower than the camera)."""
+        return sum(o.dropped for o in self.outcomes)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -94,11 +103,14 @@ class Report:
         return self.counts["error"] > 0
 
     def summary(self) -> dict:
-        """Inputs, counts per status, rows, the table file and the other files written."""
+        """Inputs, counts per status, rows, the table file, the other files written, dropped
+        webcam frames and the threads per stage."""
         return {
             "inputs": len(self.outcomes), **self.counts, "rows": len(self.table),
             "out": None if self.out is None else str(self.out),
             "files": [f for o in self.outcomes for f in o.outputs],
+            "dropped_frames": self.dropped,
+            "threads": None if self.threads is None else self.threads.to_dict(),
         }
 
     def summary_line(self) -> str:
@@ -106,6 +118,7 @@ class Report:
         return (
             f"{len(self.outcomes)} input(s): {counts['ok']} ok, {counts['no_face']} without a "
             f"face, {counts['error']} failed; {len(self.table)} row(s)"
+            + (f"; {self.dropped} webcam frame(s) dropped to keep up" if self.dropped else "")
             + (f" -> {self.out}" if self.out else "")
         )
 
@@ -129,19 +142,25 @@ def choose_detector(
     detector: str | Detector | None,
     weights: str | Path | None = None,
     detect_size: int = 640,
+    threads: int = 1,
 ) -> Detector:
-    """The detector of a job: ``none`` as it is; ``mtcnn`` / ``yunet`` downscaling images to
-    the longest side ``detect_size`` (``yunet`` with its ONNX file ``weights``)."""
+    """The detector of a job: ``none`` as it is; ``yunet`` / ``mtcnn`` downscaling images to
+    the longest side ``detect_size`` (``yunet`` with ``threads`` onnxruntime threads and,
+    when given, the ONNX file ``weights`` instead of the shipped one)."""
     if not isinstance(detector, str) or detector.lower() == "none":
         return predictor.detector(detector)
     options: dict = {"max_side": detect_size}
     if detector.lower() == "yunet":
-        options["weights"] = weights
+        options.update(weights=weights, threads=threads)
+    elif weights is not None:
+        raise ElimError("--detector-weights is a YuNet ONNX file: use it with --detector yunet")
     return predictor.detector(detector, **options)
 
 
 def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) -> Report:
-    """Run ``elim predict``: check, collect the inputs, load the run, predict, write the table.
+    """Run ``elim predict``: check the options and that the table can be written, collect the
+    inputs, set the threads (:func:`elim.inference.threads.plan_threads`), load the run,
+    predict, write the table (atomically).
 
     Parameters
     ----------
@@ -158,19 +177,21 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
     fmt = table_format(None if job.out is None else str(job.out))
     check_options(job.options)
     _check_positive("detect_size", job.detect_size)
+    if job.threads < 0:
+        raise ElimError(f"threads (--threads) must be >= 0, got {job.threads}")
+    if fmt is not None:
+        check_writable(job.out)
     inputs = collect_inputs(job.inputs, recursive=job.recursive)
     if not inputs:
         raise ElimError("nothing to predict: give image/video/folder INPUTs or --webcam N")
-    if job.threads:
-        import torch
-
-        torch.set_num_threads(job.threads)
+    plan = apply_threads(plan_threads(job.threads))
     predictor = load(job.run_dir, device=job.device, margin=job.margin, grayscale=job.grayscale)
-    detector = choose_detector(predictor, job.options.detector, job.detector_weights, job.detect_size)
+    detector = choose_detector(predictor, job.options.detector, job.detector_weights,
+                               job.detect_size, plan.detector)
     table, outcomes = run_inputs(predictor, inputs, replace(job.options, detector=detector), on_error)
     if fmt is not None:
         write_table(table, job.out, fmt)
-    return Report(table, outcomes, job.out)
+    return Report(table, outcomes, job.out, plan)
 
 
 def output_path(base: str | Path, name: str, several: bool) -> Path:
@@ -253,12 +274,13 @@ def _run_video(
     with tempfile.TemporaryDirectory(prefix="elim-webcam-") as tmp:
         recording = Path(tmp) / "session.avi" if webcam and options.video_out else None
         recorder = LazyWriter(recording, DEFAULT_FPS) if recording is not None else None
+        timings: dict = {}
         try:
             table = predictor.predict_video(
                 item.source, options.every, options.smoothing, options.batch_size,
                 options.max_frames, detector=options.detector,
                 detect_every=options.detect_every, return_features=options.features,
-                progress=options.progress, record=recorder,
+                progress=options.progress, timings=timings, record=recorder,
             )
         except DataError as err:
             return _failed(item, str(err), dim)
@@ -285,7 +307,8 @@ def _run_video(
     if not len(table):
         return _failed(item, f"{item.name}: no frame could be decoded", dim)
     status, message = _table_status(table)
-    return table, Outcome(item.name, item.kind, status, message, tuple(outputs))
+    dropped = int(timings.get("dropped", 0))
+    return table, Outcome(item.name, item.kind, status, message, tuple(outputs), dropped)
 
 
 def _source_fps(source: str | int) -> float:

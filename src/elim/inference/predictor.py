@@ -16,8 +16,9 @@ the faces of the image (0, 1, …) and ``frame`` / ``timestamp`` are empty; for 
 the id of the face track (``elim.inference.tracking``), stable across frames.
 
 Videos are decoded as a stream (``elim.data.io.VideoReader``) and processed in batches of
-``batch_size`` frames: frames → detection → crops → model; nothing else is kept in memory but
-the output rows.
+``batch_size`` frames: frames → detection → crops → model, decoding and detection in their own
+threads for files and webcams (:mod:`elim.inference.video`); nothing else is kept in memory
+but a few batches of frames and the output rows.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elim.detection import Detector, Face, get_detector
+from elim.detection import DEFAULT_DETECTOR, Detector, Face, get_detector
 from elim.inference.crops import FaceCrop, run_preprocess
 from elim.inference.images import ImageInput, iter_image_rows
 from elim.inference.rows import FacesIn, RowsFor, face_rows
@@ -122,7 +123,7 @@ class ElimPredictor:
     def iter_predict(
         self,
         images: ImageInput | Iterable[ImageInput],
-        detector: str | Detector | None = "mtcnn",
+        detector: str | Detector | None = DEFAULT_DETECTOR,
         batch_size: int = 64,
         return_features: bool = False,
     ) -> Iterator[list[dict]]:
@@ -134,7 +135,7 @@ class ElimPredictor:
     def predict(
         self,
         images: ImageInput | Iterable[ImageInput],
-        detector: str | Detector | None = "mtcnn",
+        detector: str | Detector | None = DEFAULT_DETECTOR,
         batch_size: int = 64,
         return_features: bool = False,
     ) -> pd.DataFrame:
@@ -146,8 +147,9 @@ class ElimPredictor:
             File paths, RGB uint8 arrays (H×W×3, or N×H×W×3 for several) or PIL images; one
             input or a list of them.
         detector
-            ``"mtcnn"``, ``"yunet"``, a :class:`~elim.detection.Detector`, or ``None`` /
-            ``"none"`` to treat each input as an already cropped face.
+            ``"yunet"`` (default, :data:`elim.detection.DEFAULT_DETECTOR`), ``"mtcnn"``, a
+            :class:`~elim.detection.Detector`, or ``None`` / ``"none"`` to treat each input as
+            an already cropped face.
         batch_size
             Inputs per detection and model batch.
         return_features
@@ -171,7 +173,7 @@ class ElimPredictor:
         every: int = 1,
         batch_size: int = 32,
         max_frames: int | None = None,
-        detector: str | Detector | None = "mtcnn",
+        detector: str | Detector | None = DEFAULT_DETECTOR,
         detect_every: int = 1,
         return_features: bool = False,
         timings: dict[str, float] | None = None,
@@ -183,7 +185,8 @@ class ElimPredictor:
         processed frame in ``detect_every`` and reuse the latest boxes in between (a speed knob
         for slow detectors; 1 = detect on every frame). ``timings`` (a dict) accumulates the
         seconds spent in ``decode``, ``detect`` and ``model`` (cropping + preprocessing +
-        network). ``record`` (an object with ``write(bgr)``, e.g. ``cv2.VideoWriter``) receives
+        network; stages of files and webcams run in their own threads and overlap) and the
+        count ``dropped`` of webcam frames dropped because the pipeline was behind. ``record`` (an object with ``write(bgr)``, e.g. ``cv2.VideoWriter``) receives
         every processed frame, for annotating webcam sessions afterwards.
         """
         det = self.detector(detector)
@@ -200,7 +203,7 @@ class ElimPredictor:
         smoothing: str | Smoothing | None = None,
         batch_size: int = 32,
         max_frames: int | None = None,
-        detector: str | Detector | None = "mtcnn",
+        detector: str | Detector | None = DEFAULT_DETECTOR,
         detect_every: int = 1,
         return_features: bool = False,
         progress: bool = False,

@@ -31,6 +31,9 @@ class FacesIn:
     ids: list[int] | None = None
 
 
+#: The status text of a face whose prediction is NaN or infinite.
+NON_FINITE = "the model's prediction is not finite (NaN or inf); its weights may be corrupt"
+
 #: The step from a batch of images with their faces to table rows.
 RowsFor = Callable[[Sequence[FacesIn]], list[dict]]
 
@@ -39,7 +42,8 @@ def face_rows(items: Sequence[FacesIn], va: np.ndarray, features: np.ndarray | N
     """Rows of ``items`` given the predictions of all their faces, in item then face order.
 
     ``va`` (N, 2) and ``features`` (N, d) or None hold one row per face of all items together;
-    an item without faces gets one ``no_face`` row.
+    an item without faces gets one ``no_face`` row. A face whose prediction is not finite (NaN
+    or inf) gets an ``error: …`` row with its box and empty valence/arousal.
     """
     rows: list[dict] = []
     n = 0
@@ -54,11 +58,13 @@ def face_rows(items: Sequence[FacesIn], va: np.ndarray, features: np.ndarray | N
                 "face": item.ids[j] if item.ids is not None else j,
                 "x0": x0, "y0": y0, "x1": x1, "y1": y1,
                 "score": face.score,
-                "valence": float(va[n, 0]), "arousal": float(va[n, 1]),
-                "status": "ok",
             }
-            if features is not None:
-                row["features"] = features[n]
+            if np.isfinite(va[n]).all():
+                row.update(valence=float(va[n, 0]), arousal=float(va[n, 1]), status="ok")
+                if features is not None:
+                    row["features"] = features[n]
+            else:
+                row["status"] = f"error: {NON_FINITE}"
             rows.append(row)
             n += 1
     return rows

@@ -8,7 +8,11 @@ f{d-1}`` with features).
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,10 @@ import pandas as pd
 
 from elim.errors import ElimError
 
-__all__ = ["COLUMNS", "TABLE_FORMATS", "rows_to_frame", "table_format", "table_text", "write_table"]
+__all__ = [
+    "COLUMNS", "TABLE_FORMATS", "check_writable", "rows_to_frame", "table_format", "table_text",
+    "write_table",
+]
 
 COLUMNS = [
     "source", "frame", "timestamp", "face", "x0", "y0", "x1", "y1",
@@ -60,16 +67,57 @@ def table_format(out: str | None) -> str | None:
     return fmt
 
 
-def write_table(table, path: str | Path, fmt: str) -> None:
-    """Write the prediction table as CSV, JSON (records) or Parquet."""
+def check_writable(path: str | Path) -> None:
+    """ElimError (one line naming ``path``) unless the table can be written there: checked
+    before any work, so that a read-only or missing target never costs a whole run.
+
+    The folder must exist and accept a new file (a probe file is created and removed), or be
+    creatable inside a writable existing folder; ``path`` must not be a folder.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise ElimError(f"{path}: is a folder; give the table a file name (-o FILE.csv)")
+    folder = path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ElimError(f"{path}: cannot write the table there ({existing} is not a folder)")
+    try:
+        if existing == folder:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"{existing} is not writable")
+    except OSError as err:
+        raise ElimError(
+            f"{path}: cannot write the table there ({err.strerror or err}); choose another -o"
+        ) from err
+
+
+def write_table(table, path: str | Path, fmt: str) -> None:
+    """Write the prediction table as CSV, JSON (records) or Parquet, atomically
+    (:func:`elim.fileio.atomic_write_bytes`): a failed write (full disk, read-only folder)
+    keeps the previous file and raises an ElimError naming ``path``."""
+    from elim.fileio import atomic_write_bytes
+
+    path = Path(path)
     if fmt == "csv":
-        table.to_csv(path, index=False)
+        data = table.to_csv(index=False).encode("utf-8")
     elif fmt == "json":
-        table.to_json(path, orient="records", indent=1)
+        data = table.to_json(orient="records", indent=1).encode("utf-8")
     else:
-        table.to_parquet(path, index=False)
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        raise ElimError(
+            f"{path}: cannot write the table ({err.strerror or err}); an existing file there "
+            "is kept unchanged"
+        ) from err
 
 
 def table_text(table: pd.DataFrame) -> str:

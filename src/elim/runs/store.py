@@ -73,7 +73,9 @@ def load_config(run_dir: str | Path) -> dict:
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the model of a run directory; returns ``(model in eval mode, config)``.
 
-    Weights are read with safetensors only: a pickle (``.pt``/``.ckpt``) is refused.
+    Weights are read with safetensors only: a pickle (``.pt``/``.ckpt``) is refused, and so
+    are weights holding NaN or inf (a model that would predict NaN). Every refusal is a
+    :class:`CheckpointError` naming the file.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -89,6 +91,14 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
         raise CheckpointError(
             f"{weights}: not a valid safetensors file ({err}); elim never loads pickled checkpoints"
         ) from err
+    import torch
+
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(
+            f"{weights}: {len(broken)} weight tensor(s) hold NaN or inf (first: {broken[0]}); "
+            "the training diverged or the file is damaged: retrain, or use another run"
+        )
     from elim.models import build_model
 
     # The weights come from the file: never fetch ImageNet weights when rebuilding.
