@@ -99,13 +99,19 @@ def test_resume_refusals_are_one_line_errors(tmp_path, capsys, tiny_yaml):
         assert main(["train", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
-    # A finished run may be trained again in place (its rank log starts afresh) ...
-    _train(["--config", str(tiny_yaml), "--out", str(run), "--epochs", "1"], capsys)
+    # A finished run is trained again in place only with --overwrite (its logs start afresh) ...
+    assert main(["train", "--config", str(tiny_yaml), "--out", str(run)]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
+    _train(["--config", str(tiny_yaml), "--out", str(run), "--epochs", "1", "--overwrite"],
+           capsys)
     assert len((run / "logs/ranks/rank-0.jsonl").read_text().splitlines()) == 1
-    # ... but a fresh run must not overwrite an unfinished one.
+    # ... and a fresh run does not replace an unfinished one without it either.
     (run / "model.safetensors").unlink()
     assert main(["train", "--config", str(tiny_yaml), "--out", str(run)]) == 2
-    assert "holds the checkpoint of an unfinished run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds the checkpoint of an unfinished run" in err and f"--resume {run}" in err
+    assert main(["train", "--resume", str(run), "--overwrite"]) == 2
+    assert "drop --overwrite" in capsys.readouterr().err
 
 
 def test_checkpoints_are_written_atomically(tmp_path, tiny_yaml, capsys, monkeypatch):
