@@ -111,8 +111,9 @@ class RunLock:
         if holder.get("host") and holder["host"] != socket.gethostname():
             who += f" on {holder['host']}"
         since = f" since {holder['started']}" if holder.get("started") else ""
-        return (f"{self.run_dir}: is being written by {who}{since} ({holder.get('command', '')!s}"
-                f"); wait for it to finish or stop it, or pass another --out")
+        command = f" (`{holder['command']}`)" if holder.get("command") else ""
+        return (f"{self.run_dir}: is being written by {who}{since}{command}; wait for it to "
+                "finish or stop it, or pass another --out")
 
     def __enter__(self) -> RunLock:
         return self.acquire()
