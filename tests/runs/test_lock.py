@@ -16,13 +16,15 @@ from elim.runs import LOCK, RunLock, claim_run_dir, lock_holder
 
 def test_a_live_holder_is_refused_and_named(tmp_path):
     run = tmp_path / "run"
-    with RunLock(run) as first:
-        assert first.held and lock_holder(run)["pid"] == os.getpid()
-        with pytest.raises(ElimError, match=rf"is being written by process {os.getpid()}"):
-            RunLock(run).acquire()
-    assert not (run / LOCK).exists()  # released: removed
-    with RunLock(run) as again:  # and free again
-        assert again.stale is None
+    first = RunLock(run).acquire()
+    assert first.held and lock_holder(run)["pid"] == os.getpid()
+    with pytest.raises(ElimError, match=rf"is being written by process {os.getpid()}"):
+        RunLock(run).acquire()
+    first.release()
+    assert not first.held and not (run / LOCK).exists()  # released: removed
+    again = RunLock(run).acquire()  # and free again
+    assert again.stale is None
+    again.release()
 
 
 def test_the_lock_of_a_killed_process_is_stale_and_taken_over(tmp_path):

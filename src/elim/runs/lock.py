@@ -114,9 +114,3 @@ class RunLock:
         command = f" (`{holder['command']}`)" if holder.get("command") else ""
         return (f"{self.run_dir}: is being written by {who}{since}{command}; wait for it to "
                 "finish or stop it, or pass another --out")
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()

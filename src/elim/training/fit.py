@@ -59,7 +59,7 @@ from elim.training.guard import NonFiniteGuard
 from elim.training.module import ElimModule
 from elim.training.progress import EpochLines, interactive
 from elim.training.rank_log import RankLog
-from elim.training.run_dir import RunDir
+from elim.training.run_dir import RunDir, writing_run
 
 __all__ = ["FitResult", "fit", "resume"]
 
@@ -245,7 +245,7 @@ def fit(
     elim.training.run_dir.TrainingInterrupted
         Ctrl-C; it says whether the run can be resumed.
     """
-    with RunDir(out_dir, resume=resume_from is not None, overwrite=overwrite) as run:
+    with writing_run(out_dir, resume=resume_from is not None, overwrite=overwrite) as run:
         return _fit(config, run, cache=cache, splits=splits, checkpoints=checkpoints,
                     quiet=quiet, save=save, resume_from=resume_from)
 

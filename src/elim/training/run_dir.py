@@ -1,11 +1,12 @@
 """The run directory of one fit: claimed and locked before anything is written, its failures
 reported as one line.
 
-:class:`RunDir` is the context :func:`elim.training.fit` trains in. Process 0 calls
-:meth:`RunDir.claim` once it knows its rank (after the ``Trainer`` is built, before anything
-is written): :func:`elim.runs.claim_run_dir` locks the folder and refuses a finished run, a
-resumable one or a folder of other files (see there). The other processes of a multi-process
-run share process 0's lock and claim nothing. On leaving the context the lock is released and
+:func:`writing_run` is the context :func:`elim.training.fit` trains in; it yields a
+:class:`RunDir`. Every process calls :meth:`RunDir.claim` once it knows its rank (after the
+``Trainer`` is built, before anything is written); on process 0
+:func:`elim.runs.claim_run_dir` locks the folder and refuses a finished run, a resumable one
+or a folder of other files (see there). The other processes of a multi-process run share
+process 0's lock and claim nothing. On leaving the context the lock is released and
 
 * a full disk (``OSError`` ENOSPC / EDQUOT, from a checkpoint, a log or the model) becomes an
   :class:`~elim.errors.ElimError` naming the folder and saying how to continue: checkpoints
@@ -19,13 +20,14 @@ from __future__ import annotations
 import errno
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
 from elim.errors import ElimError
 from elim.runs import RunLock, claim_run_dir, resume_checkpoint_path
 
-__all__ = ["DISK_FULL", "RunDir", "TrainingInterrupted", "disk_full"]
+__all__ = ["DISK_FULL", "RunDir", "TrainingInterrupted", "disk_full", "writing_run"]
 
 #: errno values of a full disk or an exhausted quota
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -67,7 +69,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class RunDir:
-    """Context of one fit writing to ``path`` (None: a fit that writes nothing).
+    """The run directory one fit writes (``path`` None: a fit that writes nothing).
 
     Parameters
     ----------
@@ -94,26 +96,14 @@ class RunDir:
         if self.path is not None and self.rank == 0 and self._lock is None:
             self._lock = claim_run_dir(self.path, resume=self.resume, overwrite=self.overwrite)
 
-    def __enter__(self) -> RunDir:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def release(self) -> None:
+        """Let go of the lock (no-op when this process holds none)."""
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if err is None:
-            return
-        if isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt):
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores it
-            raise TrainingInterrupted(self.path, self.rank) from None
-        if isinstance(err, KeyboardInterrupt) and not isinstance(err, TrainingInterrupted):
-            raise TrainingInterrupted(self.path, self.rank) from None
-        if disk_full(err) and not isinstance(err, ElimError):
-            raise ElimError(self._disk_full_message(err)) from err
 
-    def _disk_full_message(self, err: BaseException) -> str:
+    def disk_full_message(self, err: BaseException) -> str:
+        """The one line reporting a full disk while this run was written."""
         where = self.path if self.path is not None else "the output folder"
         written = f" while writing {err.filename}" if getattr(err, "filename", None) else ""
         then = (f"free space and continue with `elim train --resume {self.path}`"
@@ -121,3 +111,31 @@ class RunDir:
                 else "free space and start the run again")
         return (f"{where}: no space left on device{written}; checkpoints and the model are "
                 f"written atomically, so nothing half-written was kept: {then}")
+
+
+@contextmanager
+def writing_run(path: str | Path | None, *, resume: bool = False, overwrite: bool = False
+                ) -> Iterator[RunDir]:
+    """The context of a fit writing ``path`` (see the module docstring): yields its
+    :class:`RunDir`; on leaving, the lock is released and a full disk or Ctrl-C is reported."""
+    run = RunDir(path, resume=resume, overwrite=overwrite)
+    try:
+        yield run
+    except SystemExit as err:
+        if not isinstance(err.__context__, KeyboardInterrupt):
+            raise
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores it
+        raise TrainingInterrupted(run.path, run.rank) from None
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run.path, run.rank) from None
+    except ElimError:
+        raise
+    except Exception as err:
+        if disk_full(err):
+            raise ElimError(run.disk_full_message(err)) from err
+        raise
+    finally:
+        run.release()

@@ -8,9 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,25 +18,6 @@ from elim.data.cache import FaceCache
 from elim.errors import DataError
 from elim.runs import LOCK, lock_holder, resume_checkpoint_path
 from elim.training import fit
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("ELIM_TRAIN_RUN_DIR", None)
-    return env
-
-
-def _start(args: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "elim.cli", "train", *args], env=_env(),
-                            text=True, **kw)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"exited ({proc.returncode}) before {path} appeared"
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
 
 
 def _one_line_error(err: str, *needles: str) -> None:
@@ -78,12 +56,12 @@ def test_a_folder_of_other_files_is_never_written_into(tmp_path, tiny_yaml, caps
 
 
 def test_a_run_being_written_is_locked_and_ctrl_c_says_how_to_resume(tmp_path, tiny_yaml,
-                                                                       capsys):
+                                                                       capsys, procs):
     run = tmp_path / "run"
-    first = _start(["--config", str(tiny_yaml), "--out", str(run), "--epochs", "1000"],
-                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = procs.start(["train", "--config", str(tiny_yaml), "--out", str(run), "--epochs",
+                         "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(resume_checkpoint_path(run), first)  # it is writing the run
+        procs.wait_for(resume_checkpoint_path(run), first)  # it is writing the run
         assert lock_holder(run)["pid"] == first.pid
         assert main(["train", "--config", str(tiny_yaml), "--out", str(run), "--overwrite"]) == 2
         _one_line_error(capsys.readouterr().err, f"is being written by process {first.pid}")
@@ -165,14 +143,14 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, tiny_yaml, capsys
 
 
 # ------------------------------------------------------------------ output redirected to a file
-def test_output_to_a_file_is_plain_lines(tmp_path, tiny_values):
+def test_output_to_a_file_is_plain_lines(tmp_path, tiny_values, procs):
     values = {**tiny_values, "train": {**tiny_values["train"], "progress": True}}
     config = tmp_path / "progress.yaml"
     config.write_text(yaml.safe_dump(values))
     log = tmp_path / "train.log"
     with open(log, "w") as fh:
-        proc = _start(["--config", str(config), "--out", str(tmp_path / "run")], stdout=fh,
-                      stderr=subprocess.STDOUT)
+        proc = procs.start(["train", "--config", str(config), "--out", str(tmp_path / "run")],
+                           stdout=fh, stderr=subprocess.STDOUT)
         assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert "\r" not in text
