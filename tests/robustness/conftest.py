@@ -102,12 +102,14 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.01)
 
 
+DDP_ARGS = ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--epochs", "3"]
+
+
 @pytest.fixture
 def procs():
-    return SimpleNamespace(env=cli_env, start=start_elim, wait_for=wait_for)
-
-
-DDP_ARGS = ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--epochs", "3"]
+    """Helpers for tests that run `elim` in child processes; ``ddp_args`` are the flags of the
+    ``ddp_reference`` run."""
+    return SimpleNamespace(env=cli_env, start=start_elim, wait_for=wait_for, ddp_args=DDP_ARGS)
 
 
 @pytest.fixture(scope="session")
