@@ -12,7 +12,10 @@ clipping, precision/accelerator switches, multi-process DDP via ``train.strategy
 ``train.devices``, a wall-clock cap) → ``trainer.fit`` → the best epoch's weights evaluated on
 the validation and test parts with :func:`elim.evaluation.infer` (the function ``elim evaluate``
 uses, so a saved run reproduces its numbers exactly) → :func:`elim.runs.save_run`.
-:func:`resume` continues an interrupted run from ``last.ckpt`` exactly.
+:func:`resume` continues an interrupted run from ``last.ckpt`` exactly. The run directory is
+claimed and locked by process 0 before anything is written, and a full disk or Ctrl-C ends the
+fit with one line (:mod:`elim.training.run_dir`); progress is Lightning's bar on a terminal and
+plain lines otherwise (:mod:`elim.training.progress`).
 
 The many fits of a study (cross-validation, the analyses) pass ``checkpoints=False`` (no
 checkpoint files) and ``quiet=True`` (no progress bar, model summary, Lightning info lines or
