@@ -267,6 +267,7 @@ class TrainConfig:
     grad_clip: float | None = _setting(None, gt=0, optional=True)
     accelerator: Accelerator = "auto"
     devices: int | str = 1  # a number >= 1 or "auto"
+    num_nodes: int = _setting(1, ge=1, integer=True)  # machines; processes = num_nodes × devices
     strategy: Strategy = "auto"
     checkpoint_every: int = _setting(500, ge=0, integer=True)  # steps (0: epoch ends only)
     max_bad_steps: int = _setting(20, ge=0, integer=True)  # consecutive non-finite steps (0: never)

@@ -23,3 +23,9 @@ def test_bench_step_command_json(capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["backbone"] == "cnn-small" and out["batch"] == 8 and out["n_identities"] == 2
+
+
+def test_bench_step_under_bf16_autocast():
+    r = bench_step("cnn-small", batch=8, image_size=16, n_identities=2, k=3, feature_dim=8,
+                   repeats=1, warmup=0, progress=False, precision="bf16")
+    assert r["precision"] == "bf16" and r["elim_s"] > 0

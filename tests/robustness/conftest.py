@@ -1,8 +1,14 @@
-"""Builders of hostile inputs: broken image files, crafted pickles, tiny labelled datasets."""
+"""Builders of hostile inputs (broken image files, crafted pickles, tiny labelled datasets) and of
+`elim` child processes (``procs``; ``ddp_reference``: one uninterrupted two-process run)."""
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,3 +77,48 @@ def hostile_files(root: Path) -> dict[str, Path]:
 def hostile():
     return SimpleNamespace(write_png=write_png, png_header_only=png_header_only,
                            MarkerPayload=MarkerPayload, hostile_files=hostile_files)
+
+
+# ------------------------------------------------------------------ elim in child processes
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of an `elim` child process (unbuffered, no inherited run folder)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    env.pop("ELIM_TRAIN_RUN_DIR", None)
+    return env
+
+
+def start_elim(args: list[str], env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """``python -m elim.cli ARGS`` as a child process (text mode)."""
+    return subprocess.Popen([sys.executable, "-m", "elim.cli", *args], env=env or cli_env(),
+                            text=True, **popen)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Until ``path`` exists; fails when ``proc`` exits first or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"exited ({proc.returncode}) before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+DDP_ARGS = ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--epochs", "3"]
+
+
+@pytest.fixture
+def procs():
+    """Helpers for tests that run `elim` in child processes; ``ddp_args`` are the flags of the
+    ``ddp_reference`` run."""
+    return SimpleNamespace(env=cli_env, start=start_elim, wait_for=wait_for, ddp_args=DDP_ARGS)
+
+
+@pytest.fixture(scope="session")
+def ddp_reference(tmp_path_factory, tiny_yaml):
+    """An uninterrupted two-process (gloo) run of the tiny configuration (``DDP_ARGS``):
+    ``(run_dir, printed metrics)``; the multi-process tests compare with it."""
+    run = tmp_path_factory.mktemp("ddp-reference") / "run"
+    proc = subprocess.run([sys.executable, "-m", "elim.cli", "train", "--config", str(tiny_yaml),
+                           *DDP_ARGS, "--out", str(run), "--json"],
+                          capture_output=True, text=True, timeout=900, env=cli_env(), check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run, json.loads(proc.stdout)["metrics"]  # one report: only process 0 prints

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
+import socket
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from elim.cli import main
 from elim.data.sampler import IdentityBatchSampler
+from elim.runs import read_json
 from elim.training.distributed import any_process, gather_objects, gather_shards, shard, unshard
 
 
@@ -96,37 +97,69 @@ def test_sampler_shards_identities_disjointly_every_epoch():
 
 
 # ------------------------------------------------------------------ two real CPU processes
-def test_two_cpu_processes_train_on_disjoint_identities(tmp_path, capsys, tiny_yaml):
-    run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("ELIM_TRAIN_RUN_DIR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "elim.cli", "train", "--config", str(tiny_yaml), "--devices", "2",
-         "--strategy", "ddp", "--accelerator", "cpu", "--epochs", "3", "--out", str(run),
-         "--json"],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    printed = json.loads(proc.stdout)  # one report: only process 0 prints
-    metrics = printed["metrics"]
+def _check_run(run, metrics, capsys) -> None:
+    """A finished two-process run: disjoint identity shards covering the training set in every
+    epoch, and final metrics that ``elim evaluate`` reproduces in one process."""
     assert metrics["processes"] == 2
     assert metrics["train_loss"][-1] < metrics["train_loss"][0]  # the loss falls
-
     train_ids = set(json.loads((run / "splits.json").read_text())["train"])
     logs = [json.loads(line) for r in (0, 1)
             for line in (run / "logs" / "ranks" / f"rank-{r}.jsonl").read_text().splitlines()]
-    for epoch in range(3):
+    for epoch in range(metrics["epochs_run"]):
         parts = {e["rank"]: set(e["identities"]) for e in logs if e["epoch"] == epoch}
         assert set(parts) == {0, 1} and all(parts.values())
         assert not parts[0] & parts[1]  # no identity (hence no sample) on both processes
         assert parts[0] | parts[1] == train_ids
-
-    # Final metrics = a single-process evaluation of the saved model.
     for split in ("test", "val"):
         assert main(["evaluate", str(run), "--split", split, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["metrics"] == metrics[split]
+
+
+def test_two_cpu_processes_train_on_disjoint_identities(ddp_reference, capsys):
+    run, metrics = ddp_reference
+    _check_run(run, metrics, capsys)
     # The validation metric used for model selection was gathered from both processes'
     # shards (23 + 22 faces): it equals the single-process value of the best epoch's weights.
     log = pd.read_csv(run / "logs" / "csv" / "metrics.csv").dropna(subset=["val/ccc_mean"])
     best = log[log["epoch"] == metrics["best_epoch"]]["val/ccc_mean"].item()
     assert best == pytest.approx(metrics["val"]["ccc_mean"], abs=1e-5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_on_loopback_train_like_two_devices(tmp_path, tiny_yaml, procs, ddp_reference,
+                                                      capsys):
+    """``--num-nodes 2 --devices 1``: two processes started as two "machines" (NODE_RANK 0 and 1,
+    MASTER_ADDR 127.0.0.1, gloo) — the plain multi-node route — write one run, equal to the
+    same run on one machine with two devices."""
+    run = tmp_path / "run"
+    port = str(_free_port())
+    args = ["train", "--config", str(tiny_yaml), *procs.ddp_args, "--devices", "1",
+            "--num-nodes", "2", "--out", str(run), "--json"]
+    nodes = [procs.start(args, env=procs.env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                                             NODE_RANK=str(rank)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=900) for node in nodes]
+    for node, (_, err) in zip(nodes, outputs):
+        assert node.returncode == 0, err[-3000:]
+    assert outputs[1][0] == ""  # node 1 neither reports nor writes the run's files
+    metrics = json.loads(outputs[0][0])["metrics"]
+    assert read_json(run / "config.json")["train"]["num_nodes"] == 2
+    _check_run(run, metrics, capsys)
+    reference, expected = ddp_reference
+    want, got = load_file(reference / "model.safetensors"), load_file(run / "model.safetensors")
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    assert metrics["test"] == expected["test"]
+
+
+def test_multi_node_needs_an_explicit_out(tiny_yaml, capsys, monkeypatch):
+    monkeypatch.delenv("ELIM_TRAIN_RUN_DIR", raising=False)
+    assert main(["train", "--config", str(tiny_yaml), "--num-nodes", "2"]) == 2
+    assert "--out is needed" in capsys.readouterr().err
+    monkeypatch.setenv("LOCAL_RANK", "0")  # started by torchrun
+    assert main(["train", "--config", str(tiny_yaml)]) == 2
+    assert "--out is needed" in capsys.readouterr().err

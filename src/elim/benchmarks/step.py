@@ -36,8 +36,15 @@ def bench_step(
     seed: int = 0,
     solver: str = "sinkhorn",
     progress: bool = True,
+    precision: str = "32",
 ) -> dict[str, Any]:
-    """Time baseline and ELIM training steps; returns the figures as a dict (seconds)."""
+    """Time baseline and ELIM training steps; returns the figures as a dict (seconds).
+
+    ``precision``: ``"32"`` (float32) or ``"bf16"`` (backbone and head under bfloat16
+    autocast, as ``train.precision="bf16-mixed"``; the matching layer stays float32).
+    """
+    import contextlib
+
     import torch
     from tqdm.auto import tqdm
 
@@ -86,13 +93,22 @@ def bench_step(
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
+    if precision not in ("32", "bf16"):
+        raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
+
+    def autocast():
+        if precision == "32":
+            return contextlib.nullcontext()
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+
     def step(method: str, b: tuple) -> tuple[float, float]:
         module, opt = modules[method], optims[method]
         before = module.matching_seconds
         sync()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss, _ = module.compute_loss(b, step=1)
+        with autocast():
+            loss, _ = module.compute_loss(b, step=1)
         loss.backward()
         opt.step()
         sync()
@@ -115,7 +131,7 @@ def bench_step(
     return {
         "backbone": backbone, "batch": batch, "image_size": image_size,
         "n_identities": n_identities, "k": k, "feature_dim": feature_dim, "solver": solver,
-        "device": str(dev), "threads": torch.get_num_threads(),
+        "precision": precision, "device": str(dev), "threads": torch.get_num_threads(),
         "repeats": repeats, "warmup": warmup,
         "baseline_s": base_s, "elim_s": elim_s, "ratio": elim_s / base_s,
         "ratio_min": min(times["elim"]) / min(times["baseline"]),
@@ -139,6 +155,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("32", "bf16"), default="32",
+                        help="bf16: backbone and head under bfloat16 autocast")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
@@ -151,12 +169,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     r = bench_step(args.backbone, args.batch, args.image_size, args.n_identities, args.k,
                    args.feature_dim, args.repeats, args.warmup, args.device,
-                   solver=args.solver, progress=not args.json)
+                   solver=args.solver, progress=not args.json, precision=args.precision)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
     print(f"{r['backbone']}, batch {r['batch']}, {r['image_size']} px, N={r['n_identities']}, "
-          f"k={r['k']}, d={r['feature_dim']}, {r['device']} ({r['threads']} threads); "
+          f"k={r['k']}, d={r['feature_dim']}, {r['precision']}, {r['device']} "
+          f"({r['threads']} threads); "
           f"median of {r['repeats']} steps after {r['warmup']} warm-up")
     print("| method | s / step |")
     print("|---|---|")

@@ -6,8 +6,10 @@ Settings come from, in increasing priority: the defaults (the paper's optimisati
 (``--preset``; ``synthetic`` is used when neither ``--preset`` nor ``--config`` is given and the
 dataset is synthetic), a YAML file (``--config``) and the flags below.
 
-Several processes: ``--devices N --strategy ddp`` (one process per device, each drawing its own
-identities). An interrupted run continues with ``elim train --resume RUN_DIR`` (docs/scaling.md).
+Several processes: ``--devices G --strategy ddp`` (one process per device, each drawing its own
+identities), on several machines also ``--num-nodes N`` (started by torchrun, SLURM's srun or
+once per machine with NODE_RANK; docs/scaling.md). An interrupted run continues with
+``elim train --resume RUN_DIR``; ``--out`` never replaces a finished run without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any, get_args
 
 from elim.config import (
@@ -130,7 +133,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(parser, default_preset="synthetic")
     f = parser.add_argument_group("scaling and faults (docs/scaling.md)")
     f.add_argument("--strategy", choices=get_args(Strategy),
-                   help="ddp: one process per device (--devices N), gloo on CPU, nccl on GPU")
+                   help="ddp: one process per device (--devices G), gloo on CPU, nccl on GPU")
+    f.add_argument("--num-nodes", type=int, metavar="N",
+                   help="machines taking part (N × G processes; each machine runs this command: "
+                        "torchrun, srun, or NODE_RANK/MASTER_ADDR/MASTER_PORT); needs --out")
     f.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                    help="write the resume checkpoint every STEPS steps (0: at epoch ends only)")
     f.add_argument("--max-bad-steps", type=int, metavar="M",
@@ -139,14 +145,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the interrupted run in RUN_DIR from its last checkpoint "
                         "(its configuration is used; only --threads and --json may be added)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/<time>-<method>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the finished or unfinished run in --out (a folder holding "
+                             "other files is never written into)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
-_TRAIN_ONLY_KEYS = {"strategy": "train.strategy", "checkpoint_every": "train.checkpoint_every",
+_TRAIN_ONLY_KEYS = {"strategy": "train.strategy", "num_nodes": "train.num_nodes",
+                    "checkpoint_every": "train.checkpoint_every",
                     "max_bad_steps": "train.max_bad_steps"}
 #: DDP starts the other processes by re-running this command: they must write to the same run.
 _RUN_DIR_ENV = "ELIM_TRAIN_RUN_DIR"
+
+
+def _started_by_launcher() -> bool:
+    """This process is one of several started by torchrun or srun (each picks its own run
+    folder name unless ``--out`` is given)."""
+    return "LOCAL_RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 def _resume(args: argparse.Namespace):
@@ -156,6 +172,7 @@ def _resume(args: argparse.Namespace):
     given = [f"--{dest.replace('_', '-')}" for dest in (*_FLAG_KEYS, *_TRAIN_ONLY_KEYS)
              if dest != "threads" and getattr(args, dest, None) is not None]
     given += [f"--{name}" for name in ("config", "preset") if getattr(args, name) is not None]
+    given += ["--overwrite"] if args.overwrite else []
     if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
         given.append("--out")
     if given:
@@ -164,30 +181,41 @@ def _resume(args: argparse.Namespace):
     return resume(args.resume, progress=not args.json, threads=args.threads)
 
 
-def run(args: argparse.Namespace) -> int:
-    from elim.metrics import format_metrics_table
+def _fresh(args: argparse.Namespace):
+    from elim.errors import ElimError
     from elim.runs import default_run_dir
     from elim.training import fit
 
-    if args.resume is not None:
-        result = _resume(args)
-        config_train = result.config["train"]
-        config_model = result.config["model"]
-    else:
-        config = config_from_args(args, default_preset="synthetic")
-        config = apply_overrides(config, {key: getattr(args, dest)
-                                          for dest, key in _TRAIN_ONLY_KEYS.items()})
-        if args.json:
-            config.train.progress = False
-        out = args.out or os.environ.get(_RUN_DIR_ENV) or default_run_dir(config.train.method)
-        ours = _RUN_DIR_ENV not in os.environ
-        os.environ[_RUN_DIR_ENV] = str(out)
-        try:
-            result = fit(config, out)
-        finally:
-            if ours:
-                os.environ.pop(_RUN_DIR_ENV, None)
-        config_train, config_model = result.config["train"], result.config["model"]
+    config = config_from_args(args, default_preset="synthetic")
+    config = apply_overrides(config, {key: getattr(args, dest)
+                                      for dest, key in _TRAIN_ONLY_KEYS.items()})
+    if args.json:
+        config.train.progress = False
+    out = args.out or os.environ.get(_RUN_DIR_ENV)
+    if out is None and (config.train.num_nodes > 1 or _started_by_launcher()):
+        raise ElimError("--out is needed when the processes of a run are started on several "
+                        "machines or by torchrun / srun: all of them must write to one folder")
+    out = out or default_run_dir(config.train.method)
+    ours = _RUN_DIR_ENV not in os.environ
+    os.environ[_RUN_DIR_ENV] = str(out)
+    try:
+        return fit(config, out, overwrite=args.overwrite)
+    finally:
+        if ours:
+            os.environ.pop(_RUN_DIR_ENV, None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from elim.metrics import format_metrics_table
+    from elim.training.run_dir import TrainingInterrupted
+
+    try:
+        result = _resume(args) if args.resume is not None else _fresh(args)
+    except TrainingInterrupted as stop:
+        if stop.rank == 0:
+            print(f"elim train: {stop.hint()}", file=sys.stderr)
+        return 130
+    config_train, config_model = result.config["train"], result.config["model"]
     if result.global_rank != 0:  # the other DDP processes: process 0 reports
         return 0
     metrics = result.metrics

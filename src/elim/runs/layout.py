@@ -10,6 +10,7 @@
     <run>/logs/ranks/rank-<r>.jsonl  identities drawn by process r, one line per epoch
     <run>/logs/checkpoints/last.ckpt resume checkpoint (``elim train --resume``)
     <run>/logs/checkpoints/best.ckpt best validation epoch (Lightning's ModelCheckpoint)
+    <run>/.lock                      held while a process writes the run (elim.runs.lock)
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ __all__ = [
     "CONFIG",
     "CSV_LOGS",
     "LAST_CHECKPOINT",
+    "LOCK",
     "LOGS",
+    "LOG_ENTRIES",
     "METRICS",
     "RANK_LOGS",
+    "RUN_ENTRIES",
     "SPLITS",
+    "TENSORBOARD_LOGS",
     "WEIGHTS",
     "rank_log_path",
     "resume_checkpoint_path",
@@ -40,9 +45,14 @@ LOGS = "logs"
 CSV_LOGS = "csv"  # under logs/
 RANK_LOGS = "ranks"  # under logs/
 CHECKPOINTS = "checkpoints"  # under logs/
+TENSORBOARD_LOGS = "tensorboard"  # under logs/, when tensorboard is installed
 CHECKPOINT_SUFFIX = ".ckpt"
 LAST_CHECKPOINT = "last" + CHECKPOINT_SUFFIX
 BEST_CHECKPOINT = "best"  # Lightning's ModelCheckpoint adds the suffix
+LOCK = ".lock"
+#: every top-level entry a training run writes besides its lock (what ``--overwrite`` replaces)
+RUN_ENTRIES = (WEIGHTS, CONFIG, METRICS, SPLITS, LOGS)
+LOG_ENTRIES = (CSV_LOGS, RANK_LOGS, CHECKPOINTS, TENSORBOARD_LOGS)  # what a run writes in logs/
 
 
 def resume_checkpoint_path(run_dir: str | Path) -> Path:

@@ -29,7 +29,7 @@ import numpy as np
 from elim.config import Config, Method
 from elim.data.cache import FaceCache
 from elim.data.splits import Splits, group_kfold, group_split, groups_of
-from elim.errors import ElimError
+from elim.errors import DataError, ElimError
 from elim.fileio import write_json
 from elim.metrics import aggregate, format_metrics_table
 from elim.runs import ResultStore, config_settings
@@ -45,8 +45,24 @@ SUMMARY_KEYS = ("rmse_v", "rmse_a", "sagr_v", "sagr_a", "pcc_v", "pcc_a", "ccc_v
 def fold_splits(
     table: Any, n_folds: int, fold_seed: int = 0, val_fraction: float = 0.0
 ) -> list[Splits]:
-    """The CV folds of a record table: test = one group fold, val carved from the rest."""
+    """The CV folds of a record table: test = one group fold, val carved from the rest.
+
+    Raises
+    ------
+    DataError
+        (one line) when there are fewer identities (groups) than folds (ElimError: fewer
+        than 2 folds).
+    """
+    if n_folds < 2:
+        raise ElimError(f"cross-validation needs at least 2 folds, got {n_folds}")
     groups = groups_of(table)
+    n_groups = len(np.unique(groups))
+    if n_groups < n_folds:
+        fix = f": pass --folds {n_groups} or fewer" if n_groups >= 2 else ""
+        raise DataError(
+            f"{n_folds}-fold cross-validation by identity needs at least {n_folds} "
+            f"identities (groups), one per test fold; the dataset has {n_groups}{fix}"
+        )
     out = []
     for k, (train, test) in enumerate(group_kfold(groups, n_folds, seed=fold_seed)):
         val = train[:0]

@@ -12,7 +12,10 @@ clipping, precision/accelerator switches, multi-process DDP via ``train.strategy
 ``train.devices``, a wall-clock cap) → ``trainer.fit`` → the best epoch's weights evaluated on
 the validation and test parts with :func:`elim.evaluation.infer` (the function ``elim evaluate``
 uses, so a saved run reproduces its numbers exactly) → :func:`elim.runs.save_run`.
-:func:`resume` continues an interrupted run from ``last.ckpt`` exactly.
+:func:`resume` continues an interrupted run from ``last.ckpt`` exactly. The run directory is
+claimed and locked by process 0 before anything is written, and a full disk or Ctrl-C ends the
+fit with one line (:mod:`elim.training.run_dir`); progress is Lightning's bar on a terminal and
+plain lines otherwise (:mod:`elim.training.progress`).
 
 The many fits of a study (cross-validation, the analyses) pass ``checkpoints=False`` (no
 checkpoint files) and ``quiet=True`` (no progress bar, model summary, Lightning info lines or
@@ -22,6 +25,7 @@ TensorBoard files: only the CSV log, when ``out_dir`` is given).
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import warnings
@@ -35,7 +39,7 @@ import torch
 
 from elim.config import Config, config_from_dict, preprocess_for
 from elim.data.cache import FaceCache
-from elim.data.splits import Splits, make_splits
+from elim.data.splits import Splits
 from elim.errors import CheckpointError, ElimError
 from elim.evaluation import infer
 from elim.fileio import write_json
@@ -49,14 +53,16 @@ from elim.runs import (
     run_config,
     save_run,
 )
-from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS
+from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS, TENSORBOARD_LOGS
 from elim.training.best import BestWeights
-from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO
-from elim.training.data import open_cache
+from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO, requeue_slurm_job
+from elim.training.data import open_cache, training_splits
 from elim.training.datamodule import FaceDataModule
 from elim.training.guard import NonFiniteGuard
 from elim.training.module import ElimModule
+from elim.training.progress import EpochLines, interactive
 from elim.training.rank_log import RankLog
+from elim.training.run_dir import RunDir, writing_run
 
 __all__ = ["FitResult", "fit", "resume"]
 
@@ -121,7 +127,7 @@ def _loggers(log_dir: Path | None, with_tensorboard: bool, resume_step: int | No
         else:
             from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(str(log_dir), name="", version="tensorboard"))
+            loggers.append(TensorBoardLogger(str(log_dir), name="", version=TENSORBOARD_LOGS))
     return loggers
 
 
@@ -163,9 +169,32 @@ def _file_callbacks(config: Config, run_dir: Path | None, checkpoints: bool, has
             monitor="val/ccc_mean" if has_val else None, mode="max", save_top_k=1,
             save_last=False, enable_version_counter=False,
         ))
-        callbacks.append(ResumeCheckpoint(resume_checkpoint_path(run_dir),
-                                          config.train.checkpoint_every))
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        callbacks.append(ResumeCheckpoint(
+            resume_checkpoint_path(run_dir), config.train.checkpoint_every,
+            stop_signal=signal.SIGUSR1 if in_main_thread else None,
+            on_stop=requeue_slurm_job if _on_slurm() else None,
+        ))
     return callbacks
+
+
+def _on_slurm() -> bool:
+    """Inside a SLURM job that Lightning treats as one (``SLURMEnvironment.detect``)."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    return SLURMEnvironment.detect()
+
+
+def _plugins(run_dir: Path | None, checkpoints: bool) -> list[Any] | None:
+    """Safe checkpoint I/O (with checkpoints); under SLURM, Lightning's ``SLURMEnvironment``
+    without its own requeue handler (its mid-step ``hpc_ckpt`` could not be resumed exactly:
+    :class:`~elim.training.checkpoint.ResumeCheckpoint` writes ``last.ckpt`` and requeues)."""
+    plugins: list[Any] = [SafeCheckpointIO(run_dir)] if checkpoints else []
+    if _on_slurm():
+        from lightning.fabric.plugins.environments import SLURMEnvironment
+
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins or None
 
 
 def fit(
@@ -178,6 +207,7 @@ def fit(
     quiet: bool = False,
     save: bool = True,
     resume_from: str | Path | None = None,
+    overwrite: bool = False,
 ) -> FitResult:
     """Train ``config`` and evaluate its best epoch on the validation and test parts.
 
@@ -201,13 +231,40 @@ def fit(
         ``splits.json`` beside ``logs/``.
     resume_from
         A checkpoint of this run's ``logs/`` to continue from (see :func:`resume`).
+    overwrite
+        A fresh run may replace a finished or resumable run in ``out_dir`` (refused otherwise;
+        a folder holding other files is always refused: :func:`elim.runs.claim_run_dir`).
 
     Returns
     -------
     FitResult
         Under DDP every process runs this function; only process 0 evaluates and saves (the
         others return a result with empty metrics and ``global_rank`` > 0).
+
+    Raises
+    ------
+    ElimError
+        A folder that may not be written, a locked one, a full disk (one line each).
+    elim.training.run_dir.TrainingInterrupted
+        Ctrl-C; it says whether the run can be resumed.
     """
+    with writing_run(out_dir, resume=resume_from is not None, overwrite=overwrite) as run:
+        return _fit(config, run, cache=cache, splits=splits, checkpoints=checkpoints,
+                    quiet=quiet, save=save, resume_from=resume_from)
+
+
+def _fit(
+    config: Config,
+    run: RunDir,
+    *,
+    cache: FaceCache | None,
+    splits: Splits | None,
+    checkpoints: bool,
+    quiet: bool,
+    save: bool,
+    resume_from: str | Path | None,
+) -> FitResult:
+    """:func:`fit` inside its run directory's context ``run``."""
     import lightning as L
 
     config.validate()
@@ -215,20 +272,16 @@ def fit(
         torch.set_num_threads(int(config.train.threads))
     started, cpu_started = time.perf_counter(), time.process_time()
     progress = config.train.progress and not quiet
-    run_dir = Path(out_dir) if out_dir is not None else None
+    bar = progress and interactive()  # else plain lines (EpochLines), no \r redraws in files
+    run_dir = run.path
     log_dir = run_dir / LOGS if run_dir is not None else None
     checkpoints = checkpoints and run_dir is not None
-    if checkpoints and resume_from is None and resume_checkpoint_path(run_dir).exists() \
-            and not (run_dir / WEIGHTS).exists():
-        raise ElimError(
-            f"{run_dir}: holds the checkpoint of an unfinished run; continue it with "
-            f"`elim train --resume {run_dir}`, or pass another --out"
-        )
-    L.seed_everything(int(config.seed), workers=True, verbose=False)
+    with _INIT_LOCK:  # not while a fit in another thread draws its initial weights
+        L.seed_everything(int(config.seed), workers=True, verbose=False)
     if cache is None:
-        cache = open_cache(config, progress=progress)
+        cache = open_cache(config, progress=bar)
     if splits is None:
-        splits = make_splits(cache.table, config.data)
+        splits = training_splits(cache.table, config.data)
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
     preprocess = preprocess_for(config)
@@ -237,17 +290,20 @@ def fit(
     has_val = len(splits.val) > 0
     guard, best = NonFiniteGuard(config.train.max_bad_steps), BestWeights("ccc_mean")
     callbacks = [guard, best, *_file_callbacks(config, run_dir, checkpoints, has_val)]
+    if progress and not bar:
+        callbacks.append(EpochLines())
     trainer_kwargs: dict[str, Any] = {
         "max_epochs": config.train.epochs,
         "max_steps": int(config.train.max_steps) if config.train.max_steps else -1,
         "accelerator": config.train.accelerator,
         "devices": config.train.devices,
+        "num_nodes": config.train.num_nodes,
         "strategy": config.train.strategy,
         "precision": config.train.precision,
         "gradient_clip_val": config.train.grad_clip,
         "logger": _loggers(log_dir, not quiet, _checkpoint_step(resume_from, run_dir)),
         "callbacks": callbacks,
-        "plugins": [SafeCheckpointIO(run_dir)] if checkpoints else None,
+        "plugins": _plugins(run_dir, checkpoints),
         "enable_checkpointing": checkpoints,
         "enable_progress_bar": progress,
         "enable_model_summary": progress,
@@ -267,6 +323,7 @@ def fit(
                 raise ElimError(f"cannot set up training: {err}") from err
             raise
         rank, world = int(trainer.global_rank), int(trainer.world_size)
+        run.claim(rank)  # process 0 locks the folder before anything is written
         steps_per_epoch = data.batches_per_epoch(world)
         trainer.log_every_n_steps = max(1, min(50, steps_per_epoch))
         total = steps_per_epoch * config.train.epochs

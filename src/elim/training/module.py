@@ -100,6 +100,10 @@ class ElimModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.generators = NamedGenerators(self.config.seed, rank=self.global_rank)
+        if self.config.train.threads:  # Lightning's DDP launcher sets its own count meanwhile
+            torch.set_num_threads(int(self.config.train.threads))
+        if self.config.train.channels_last:  # before DDP wraps the model: its gradient buckets
+            self.model.to(memory_format=torch.channels_last)  # then match the weights' strides
 
     # -- forward / losses ---------------------------------------------------------------------
     def _input(self, images: Tensor) -> Tensor:
@@ -111,10 +115,6 @@ class ElimModule(L.LightningModule):
     def forward(self, images: Tensor) -> Tensor:
         """Inference: uint8 NHWC images → (B, 2) valence, arousal."""
         return self.model(self._input(images))
-
-    def on_fit_start(self) -> None:
-        if self.config.train.channels_last:
-            self.model.to(memory_format=torch.channels_last)
 
     def on_fit_end(self) -> None:
         self.model.to(memory_format=torch.contiguous_format)
