@@ -82,8 +82,8 @@ def test_a_run_being_written_is_locked_and_ctrl_c_says_how_to_resume(tmp_path, t
 def test_too_few_identities_to_split_is_one_line(tiny_config, n_identities):
     config = tiny_config(data={"options": {"n_identities": n_identities, "clips_per_identity": 2,
                                            "frames_per_clip": 3}})
-    with pytest.raises(DataError, match=rf"has {n_identities} identit.*needs at least 3, one per "
-                                        "part"):
+    with pytest.raises(DataError, match=rf"needs at least 3 groups \(identities\), one per part, "
+                                        rf"but there are only {n_identities}"):
         fit(config, None)
 
 
@@ -91,7 +91,7 @@ def test_an_official_split_without_a_test_part_is_refused(tiny_config, tiny_cach
     table = tiny_cache.table.copy()
     table["split"] = "train"
     cache = FaceCache.from_arrays(np.asarray(tiny_cache.images), table)
-    with pytest.raises(DataError, match="only 'train' rows.*a test needs rows with split=test"):
+    with pytest.raises(DataError, match="only 'train' rows.*nothing to test on; use --split-mode random"):
         fit(tiny_config(), None, cache=cache)
 
 

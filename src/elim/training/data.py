@@ -1,9 +1,8 @@
 """Data for training: open the face cache, split it, build the loaders.
 
-The split rule is :func:`elim.data.splits.make_splits`; :func:`training_splits` applies it and
-turns what a run cannot use into one-line errors (too few identities to split, an official
-split with nothing to test on). :class:`elim.training.datamodule.FaceDataModule` serves the
-loaders to Lightning.
+The split rule is :func:`elim.data.splits.make_splits` (its one-line errors say when the
+identities are too few to split, or an official split has nothing to test on).
+:class:`elim.training.datamodule.FaceDataModule` serves the loaders to Lightning.
 """
 
 from __future__ import annotations
@@ -11,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from elim.config import Config, DataConfig, preprocess_for
+from elim.config import Config, preprocess_for
 from elim.data.cache import FaceCache
 from elim.data.dataset import FaceDataset
 from elim.data.sampler import IdentityBatchSampler
-from elim.data.splits import Splits, groups_of, make_splits
 from elim.errors import DataError
 
-__all__ = ["eval_loader", "open_cache", "train_loader", "training_splits"]
+__all__ = ["eval_loader", "open_cache", "train_loader"]
 
 
 def open_cache(config: Config, progress: bool = True) -> FaceCache:
@@ -35,41 +32,6 @@ def open_cache(config: Config, progress: bool = True) -> FaceCache:
         data.dataset, data.root, size, cache_dir=data.cache_dir, margin=data.margin,
         progress=progress, **data.options,
     )
-
-
-def _identities(n: int) -> str:
-    return f"{n} identit{'y' if n == 1 else 'ies'}"
-
-
-def training_splits(table: pd.DataFrame, data: DataConfig) -> Splits:
-    """The train / val / test parts of a run (:func:`elim.data.splits.make_splits`).
-
-    Raises
-    ------
-    DataError
-        (one line) when the identities (groups) are too few for a split by identity — every
-        part with a fraction > 0 needs one of its own — or when an official ``split`` column
-        leaves no test part (a test needs rows with ``split=test``, or ``split=val``, which
-        is then tested on).
-    """
-    try:
-        splits = make_splits(table, data)
-    except ValueError as err:  # group_split: fewer groups than parts
-        n = len(np.unique(groups_of(table)))
-        parts = [name for name, f in zip(("train", "val", "test"), data.fractions) if f > 0]
-        raise DataError(
-            f"dataset {data.dataset!r} has {_identities(n)}; a split by identity into "
-            f"{'/'.join(parts)} (data.fractions {list(data.fractions)}) needs at least "
-            f"{len(parts)}, one per part: add identities or give the rows an official 'split' "
-            "column"
-        ) from err
-    if len(splits.test) == 0 and splits.rule.startswith("official"):
-        raise DataError(
-            f"dataset {data.dataset!r}: the official 'split' column has only 'train' rows, so "
-            "there is nothing to test on; a test needs rows with split=test (or split=val, "
-            "which is then the test part), or use --split-mode random"
-        )
-    return splits
 
 
 def train_loader(

@@ -39,7 +39,7 @@ import torch
 
 from elim.config import Config, config_from_dict, preprocess_for
 from elim.data.cache import FaceCache
-from elim.data.splits import Splits
+from elim.data.splits import Splits, make_splits
 from elim.errors import CheckpointError, ElimError
 from elim.evaluation import infer
 from elim.fileio import write_json
@@ -56,7 +56,7 @@ from elim.runs import (
 from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS, TENSORBOARD_LOGS
 from elim.training.best import BestWeights
 from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO, requeue_slurm_job
-from elim.training.data import open_cache, training_splits
+from elim.training.data import open_cache
 from elim.training.datamodule import FaceDataModule
 from elim.training.guard import NonFiniteGuard
 from elim.training.module import ElimModule
@@ -281,7 +281,7 @@ def _fit(
     if cache is None:
         cache = open_cache(config, progress=bar)
     if splits is None:
-        splits = training_splits(cache.table, config.data)
+        splits = make_splits(cache.table, config.data)
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
     preprocess = preprocess_for(config)
