@@ -1,9 +1,12 @@
 """``elim analyze invariance RUN...``: how identity-invariant the features of trained runs are.
 
-Features z = f_φ(x) of the same faces (default: the first run's test identities) go to a linear
-identity probe (accuracy; lower = more invariant, next to chance) and a distance ratio
-(same-label pairs of different identities / different-label pairs of one identity; lower = more
-invariant). Writes ``invariance.json`` and ``invariance.md`` in ``--out``.
+Features z = f_φ(x) of the same faces (default: the first run's test identities) go to linear
+identity probes (on z, its direction and its magnitude; accuracy, lower = more invariant, next
+to chance) and a distance ratio (same-label pairs of different identities / different-label
+pairs of one identity; lower = more invariant); the predictions to the consistency spread (std
+across identities of the prediction for the same label; lower = more consistent) and CCC.
+``--test-time-norm`` adds each run after test-time identity normalisation of every identity's
+faces (its reference bank). Writes ``invariance.json`` and ``invariance.md`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labels at least this far apart count as different (distance ratio)")
     g.add_argument("--pixels", action="store_true",
                    help="also measure the input pixels (a reference for the features)")
+    g.add_argument("--test-time-norm", action="store_true",
+                   help="also measure each run with test-time identity normalisation (Eqs. 3-4 "
+                        "against the run's reference bank, each identity's faces together)")
     p.add_argument("--out", metavar="DIR", help="write invariance.json / invariance.md here")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -45,9 +51,15 @@ def run(args: argparse.Namespace) -> int:
     from elim.commands.plot import load_runs_from_args
     from elim.fileio import write_json
 
-    result = measure_invariance(load_runs_from_args(args), n_folds=args.folds,
-                                groups=args.groups, same_tol=args.same_tol,
-                                other_min=args.other_min, seed=args.seed, pixels=args.pixels)
+    runs = load_runs_from_args(args)
+    normalisers = None
+    if args.test_time_norm:
+        from elim.inference.identity_norm import IdentityNormaliser
+
+        normalisers = [IdentityNormaliser.from_run(r.run_dir, device=r.device) for r in runs]
+    result = measure_invariance(runs, n_folds=args.folds, groups=args.groups,
+                                same_tol=args.same_tol, other_min=args.other_min,
+                                seed=args.seed, pixels=args.pixels, normalisers=normalisers)
     markdown = invariance_markdown(result)
     if args.out:
         out = Path(args.out)

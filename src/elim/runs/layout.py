@@ -6,6 +6,8 @@
     <run>/config.json                model, preprocess (the face contract), data, matching, train
     <run>/metrics.json               final metrics and the run's bookkeeping
     <run>/splits.json                group names of the train / val / test parts
+    <run>/reference_bank.safetensors k training features per training identity (test-time
+                                     identity normalisation, elim.inference.identity_norm)
     <run>/logs/csv/metrics.csv       per-step and per-epoch curves (Lightning CSV logger)
     <run>/logs/ranks/rank-<r>.jsonl  identities drawn by process r, one line per epoch
     <run>/logs/checkpoints/last.ckpt resume checkpoint (``elim train --resume``)
@@ -26,6 +28,7 @@ __all__ = [
     "LOGS",
     "METRICS",
     "RANK_LOGS",
+    "REFERENCE_BANK",
     "SPLITS",
     "WEIGHTS",
     "rank_log_path",
@@ -36,6 +39,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 SPLITS = "splits.json"
+REFERENCE_BANK = "reference_bank.safetensors"
 LOGS = "logs"
 CSV_LOGS = "csv"  # under logs/
 RANK_LOGS = "ranks"  # under logs/
