@@ -732,8 +732,9 @@ class IdentityMatching(nn.Module):
             Ẑ (G, R, m_max, d), μ, σ (and δ^e) per target face and reference.
         """
         with torch.autocast(z.device.type, enabled=False):
-            z = z.float()
-            refs = references.to(z.device).float()
+            if z.dtype in (torch.float16, torch.bfloat16):
+                z = z.float()
+            refs = references.to(z.device, z.dtype)
             mask, ref_mask = mask.to(z.device).bool(), reference_mask.to(z.device).bool()
             if z.dim() != 3 or mask.shape != z.shape[:2]:
                 raise ValueError(f"z must be (G, m, d) with mask (G, m); got {tuple(z.shape)}, "

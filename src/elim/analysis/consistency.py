@@ -88,8 +88,8 @@ def prediction_consistency(
     stds, sizes = [], []
     for b in np.unique(cells[:, 0]):
         group = means[cells[:, 0] == b]
-        if len(group) >= 2:
-            stds.append(group.std(axis=0))
+        if len(group) >= 2:  # centred on one member first: equal predictions give exactly 0
+            stds.append((group - group[0]).std(axis=0))
             sizes.append(len(group))
     if not stds:
         raise ValueError(f"no label (grid step {tol:g}) is shared by two identities; "
