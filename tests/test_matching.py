@@ -401,6 +401,7 @@ def test_vector_shift_removes_a_pure_identity_offset(solver, atol):
 
 def test_scalar_shift_leaves_the_offset_and_is_the_default():
     z, codes, _, _, c = _offset_pair()
+    assert c[-1] == 3.0
     layer = IdentityMatching(n_identities=2, sampling="none", solver="exact")
     assert layer.shift == "scalar"
     out = layer(z, codes, generator=_gen(0))
@@ -409,7 +410,7 @@ def test_scalar_shift_leaves_the_offset_and_is_the_default():
     # a scalar μ moves every entry alike: the offset direction keeps its value
     sign = 1.0 if out.reference == 0 else -1.0
     last = centred[:, -1] + out.mu
-    torch.testing.assert_close(last, torch.full_like(last, 3.0 if sign > 0 else 0.0))
+    torch.testing.assert_close(last, torch.full_like(last, float(c[-1]) if sign > 0 else 0.0))
 
 
 def test_vector_shift_is_the_difference_of_mass_weighted_means():

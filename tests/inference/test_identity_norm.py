@@ -38,9 +38,11 @@ def _by_hand(track: np.ndarray, norm: IdentityNormaliser) -> np.ndarray:
     layer = norm.matching
     w, b = (p.detach().double().numpy() for p in norm.head.parameters())
     preds = []
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
     for r in range(len(norm.bank)):
         ref = norm.bank.features[r][norm.bank.mask[r]].double().numpy()
-        unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
         cost = 1 - unit(ref) @ unit(track).T
         a_hat = np.maximum(ref @ track.mean(0), 0)
         b_hat = np.maximum(track @ ref.mean(0), 0)

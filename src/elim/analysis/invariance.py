@@ -254,12 +254,17 @@ def _measures(features: np.ndarray, predictions: np.ndarray | None, table: pd.Da
                                              ("probe_direction", _direction(features)),
                                              ("probe_magnitude", magnitude_features(features)))}
         ratio = distance_ratio(features, ids, labels, same_tol=same_tol, other_min=other_min)
-        consistency = None if predictions is None else prediction_consistency(
-            predictions, ids, labels, tol=same_tol).to_dict()
     except ValueError as err:  # too few identities / pairs among these faces
         raise ElimError(f"{err}; use more faces (--split all) or other --groups/--same-tol") \
             from None
-    return {**probes, "distance_ratio": ratio.to_dict(), "consistency": consistency,
+    consistency = None
+    if predictions is not None:
+        try:
+            consistency = prediction_consistency(predictions, ids, labels, tol=same_tol)
+        except ValueError:  # no label on the --same-tol grid is shared by two identities
+            consistency = None
+    return {**probes, "distance_ratio": ratio.to_dict(),
+            "consistency": None if consistency is None else consistency.to_dict(),
             "ccc_mean": None if predictions is None else va_metrics(predictions, labels)
             ["ccc_mean"]}
 
@@ -279,7 +284,8 @@ def measure_invariance(
 
     Per row: identity probes on z, on its direction z/‖z‖ and on its magnitude
     (:func:`magnitude_features`), the distance ratio, the consistency spread of the predictions
-    (labels on a grid of ``same_tol``) and the CCC. ``normalisers`` (one per run, or None for
+    (labels on a grid of ``same_tol``; None when no label there is shared by two identities)
+    and the CCC. ``normalisers`` (one per run, or None for
     a run) add a row ``<run> + TTN`` per run with one: its test-time identity normalisation
     (:class:`elim.inference.identity_norm.IdentityNormaliser`, or anything with its
     ``normalise(features, groups)`` and ``predict(features, groups)``), each identity's faces
