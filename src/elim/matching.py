@@ -92,6 +92,7 @@ from elim.fileio import atomic_write_bytes
 from elim.ot.checks import Bounds, Grad, ParameterError, Solver, check_choice
 
 __all__ = [
+    "BANK_FORMAT",
     "DEFAULT_COS_EPS",
     "DEFAULT_EPS",
     "DEFAULT_GRAD",

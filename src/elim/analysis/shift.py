@@ -186,5 +186,6 @@ def plot_shift(result: dict[str, Any], path: str | Path) -> Path:
     axes[0].set_title(f"{result['test_identities']} unseen identities")
     axes[1].set_title("same labels, different identities")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Identity-{knob} benchmark (synthetic faces), {len(result['seeds'])} seeds")
+    n = len(result["seeds"])
+    fig.suptitle(f"Identity-{knob} benchmark (synthetic faces), {n} seed{'s' if n != 1 else ''}")
     return plots._save(fig, path)
