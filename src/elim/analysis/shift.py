@@ -160,32 +160,40 @@ def shift_markdown(result: dict[str, Any]) -> str:
 
 
 def plot_shift(result: dict[str, Any], path: str | Path) -> Path:
-    """CCC and consistency spread against the strength, one line per row (PNG + SVG); error
-    bars: 95 % t-interval of the mean over seeds."""
+    """Test CCC, CCC on the probe faces and consistency spread against the strength, one line
+    per row (PNG + SVG); error bars: 95 % t-interval of the mean over seeds (rows drawn a
+    little apart along x so that the bars stay readable)."""
     from scipy.stats import t
 
     from elim.analysis import plots
 
+    panels = ("ccc_mean", "probe_ccc", "spread")
     plt = plots._plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2))
     x = result["strengths"]
-    for row in result["methods"]:
-        for ax, metric in zip(axes, ("ccc_mean", "spread")):
+    step = (max(x) - min(x) or 1.0) * 0.008
+    rows = result["methods"]
+    for r, row in enumerate(rows):
+        xs = [v + (r - (len(rows) - 1) / 2) * step for v in x]
+        for ax, metric in zip(axes, panels):
             cells = [c[metric] for c in result["summary"][row]]
             half = [t.ppf(0.975, c["n"] - 1) * c["std"] / c["n"] ** 0.5 if c["n"] > 1 else 0.0
                     for c in cells]
-            ax.errorbar(x, [c["mean"] for c in cells], yerr=half, marker="o", capsize=3,
+            ax.errorbar(xs, [c["mean"] for c in cells], yerr=half, marker="o", capsize=3,
                         label=result["labels"][row],
                         linestyle="--" if row.endswith(TTN) else "-")
     knob = result.get("knob", "shift")
-    for ax, metric in zip(axes, ("ccc_mean", "spread")):
+    titles = (f"{result['test_identities']} unseen identities",
+              "probe faces: the same labels for all",
+              "same labels, different identities")
+    for ax, metric, title in zip(axes, panels, titles):
         label, lower = METRICS[metric]
         ax.set_xlabel(f"identity {knob} strength")
         ax.set_ylabel(f"{label} ({'lower' if lower else 'higher'} = better)")
+        ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"{result['test_identities']} unseen identities")
-    axes[1].set_title("same labels, different identities")
     axes[0].legend(fontsize=8)
     n = len(result["seeds"])
-    fig.suptitle(f"Identity-{knob} benchmark (synthetic faces), {n} seed{'s' if n != 1 else ''}")
+    fig.suptitle(f"Identity-{knob} benchmark (synthetic faces), {n} seed{'s' if n != 1 else ''}",
+                 y=1.02)
     return plots._save(fig, path)
