@@ -25,6 +25,7 @@ from elim.metrics import aggregate
 __all__ = [
     "DEFAULT_STRENGTHS",
     "METRICS",
+    "PAIRED_METRICS",
     "SHIFT_METHODS",
     "STUDY_DATA",
     "TTN",
@@ -43,6 +44,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "probe_ccc": ("CCC (mean) on the probe faces", False),
     "identity_probe": ("identity-probe accuracy (test features)", True),
 }
+#: Measures compared pairwise (row − reference over the same seeds).
+PAIRED_METRICS = ("ccc_mean", "probe_ccc", "spread")
 #: The methods trained by the study (name → label, configuration overrides).
 SHIFT_METHODS: dict[str, MethodVariant] = {
     "baseline": METHOD_VARIANTS["baseline"],
@@ -94,7 +97,8 @@ def summarise_shift(results: dict[tuple[str, float, int], dict[str, Any]], rows:
 
     ``summary[row]`` is a list over strengths of ``{"strength", <metric>: {"mean", "std", "n"}}``
     for every metric of :data:`METRICS`; ``paired[row][reference][metric]`` a list over strengths
-    of :func:`elim.analysis.paired.paired` (row − reference, per seed) for the references
+    of :func:`elim.analysis.paired.paired` (row − reference, per seed; metrics
+    :data:`PAIRED_METRICS`) for the references
     ``baseline`` and ``elim`` that are rows (an extension is compared with both; ELIM with the
     baseline).
     """
@@ -114,7 +118,7 @@ def summarise_shift(results: dict[tuple[str, float, int], dict[str, Any]], rows:
                 and not (row == "baseline" and r == "elim")]
         if refs:
             compared[row] = {ref: {m: [paired(values(row, s, m), values(ref, s, m))
-                                       for s in strengths] for m in ("ccc_mean", "spread")}
+                                       for s in strengths] for m in PAIRED_METRICS}
                              for ref in refs}
     return {"methods": list(rows), "labels": dict(labels), "strengths": list(strengths),
             "seeds": list(seeds), "summary": summary, "paired": compared}
@@ -144,7 +148,7 @@ def shift_markdown(result: dict[str, Any]) -> str:
                   "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join([labels[r], *(_cell(c[metric]) for c in
                                                    result["summary"][r])]) + " |" for r in rows]
-    for metric in ("ccc_mean", "spread"):
+    for metric in PAIRED_METRICS:
         pairs = [(row, ref) for row, by in result["paired"].items() for ref in by]
         if not pairs:
             continue
