@@ -86,7 +86,7 @@ def test_config_round_trips_through_a_run_config():
 def test_matching_build_passes_every_field():
     values = {"n_identities": 3, "k": 4, "eps": 0.2, "max_iter": 7, "tol": 1e-3,
               "weights": "self", "sampling": "none", "solver": "sinkhorn", "grad": "autodiff",
-              "norm_eps": 1e-5, "mass_floor": 0.01, "cos_eps": 1e-7}
+              "norm_eps": 1e-5, "mass_floor": 0.01, "cos_eps": 1e-7, "shift": "vector"}
     assert set(values) == {f.name for f in dataclasses.fields(MatchingConfig)}
     layer = MatchingConfig(**values).build()
     assert {name: getattr(layer, name) for name in values} == values

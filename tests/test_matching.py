@@ -363,3 +363,151 @@ def test_cuda_input_with_cpu_generator():
     gpu = IdentityMatching(k=4)(z.cuda(), codes.cuda(), y.cuda(), generator=_gen(3))
     assert torch.equal(cpu.index, gpu.index.cpu())
     assert torch.allclose(cpu.z_hat, gpu.z_hat.cpu(), atol=1e-4)
+
+
+# ---------------------------------------------------------------- vector shift (extension)
+def _offset_pair(n=6, d=8, seed=11):
+    """A reference identity (code 0) and a target (code 1) = the reference, permuted, plus an
+    offset c orthogonal to every feature: relevance masses then correspond exactly."""
+    g = _gen(seed)
+    ref = torch.randn(n, d, generator=g, dtype=torch.float64)
+    ref[:, -1] = 0.0
+    ref[:, 0] += 2.0  # positive relevance for every face
+    c = torch.zeros(d, dtype=torch.float64)
+    c[-1] = 3.0
+    perm = torch.randperm(n, generator=g)
+    z = torch.cat([ref, ref[perm] + c])
+    codes = torch.cat([torch.zeros(n), torch.ones(n)]).long()
+    return z, codes, ref, perm, c
+
+
+@pytest.mark.parametrize("solver, atol", [("exact", 1e-9), ("sinkhorn", 1e-6)])
+def test_vector_shift_removes_a_pure_identity_offset(solver, atol):
+    """Exactly with the network simplex; to Sinkhorn's marginal error otherwise."""
+    z, codes, _, _, c = _offset_pair()
+    options = {"eps": 0.01, "max_iter": 5000, "tol": 1e-12} if solver == "sinkhorn" else {}
+    layer = IdentityMatching(n_identities=2, sampling="none", solver=solver, shift="vector",
+                             **options)
+    for seed in range(4):  # either identity may be drawn as the reference
+        out = layer(z, codes, generator=_gen(seed))
+        sign = 1.0 if out.reference == 0 else -1.0
+        torch.testing.assert_close(out.shift_vector[0], sign * c, atol=atol, rtol=0)
+        # Ẑ is Eq. 4 of z − δ; with the offset gone, z − δ are the reference identity's faces
+        centred = out.z_hat * (out.sigma + layer.norm_eps).unsqueeze(1)
+        torch.testing.assert_close(centred, z[out.index] - sign * c, atol=atol, rtol=0)
+        gaps = torch.cdist(centred, z[out.reference_index]).min(dim=1).values
+        assert gaps.max() < 10 * atol
+
+
+def test_scalar_shift_leaves_the_offset_and_is_the_default():
+    z, codes, _, _, c = _offset_pair()
+    assert c[-1] == 3.0
+    layer = IdentityMatching(n_identities=2, sampling="none", solver="exact")
+    assert layer.shift == "scalar"
+    out = layer(z, codes, generator=_gen(0))
+    assert out.shift_vector is None
+    centred = out.z_hat * (out.sigma + layer.norm_eps).unsqueeze(1)
+    # a scalar μ moves every entry alike: the offset direction keeps its value
+    sign = 1.0 if out.reference == 0 else -1.0
+    last = centred[:, -1] + out.mu
+    torch.testing.assert_close(last, torch.full_like(last, float(c[-1]) if sign > 0 else 0.0))
+
+
+def test_vector_shift_is_the_difference_of_mass_weighted_means():
+    z, codes, y = _batch([6, 5, 7], d=9, seed=8)
+    layer = IdentityMatching(sampling="none", shift="vector", solver="exact")
+    out = layer(z, codes, y, generator=_gen(2))
+    zr = z[out.reference_index].double()
+    for t in range(out.targets.numel()):
+        m = int((out.target_of == t).sum())
+        plan = out.plan[t, :, :m].double()
+        rows, cols = plan.sum(1), plan.sum(0)
+        zt = z[out.target_index[t, :m]].double()
+        expect = cols @ zt / cols.sum() - rows @ zr / rows.sum()
+        torch.testing.assert_close(out.shift_vector[t].double(), expect, atol=1e-5, rtol=1e-5)
+
+
+def test_vector_shift_gradients_reach_the_features():
+    z, codes, y = _batch([5, 5, 5], d=6, seed=9)
+    z.requires_grad_(True)
+    out = IdentityMatching(sampling="none", shift="vector")(z, codes, y, generator=_gen(0))
+    main_loss(out.z_hat[:, :2], y[out.index]).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- test-time references
+def test_normalise_to_references_is_the_training_layer_per_pair():
+    z, codes, y = _batch([5, 6], d=7, seed=12)
+    for shift in ("scalar", "vector"):
+        layer = IdentityMatching(n_identities=2, sampling="none", shift=shift)
+        out = layer(z, codes, y, generator=_gen(1))
+        ref, tgt = z[out.reference_index], z[out.index]
+        got = layer.normalise_to_references(tgt[None], torch.ones(1, len(tgt), dtype=bool),
+                                            ref[None], torch.ones(1, len(ref), dtype=bool))
+        torch.testing.assert_close(got.z_hat[0, 0], out.z_hat, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got.mu[0, 0], out.mu, atol=1e-6, rtol=1e-5)
+
+
+def test_normalise_to_references_batches_people_and_padding():
+    g = _gen(3)
+    layer = IdentityMatching(tol=1e-8, max_iter=3000)  # a batch iterates until all converge
+    refs = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    ref_mask = torch.ones(3, 4, dtype=bool)
+    ref_mask[1, 3] = False
+    people = [torch.randn(n, 5, generator=g, dtype=torch.float64) for n in (2, 6)]
+    z = torch.zeros(2, 6, 5, dtype=torch.float64)
+    mask = torch.zeros(2, 6, dtype=bool)
+    for i, p in enumerate(people):
+        z[i, :len(p)], mask[i, :len(p)] = p, True
+    z[0, 2:] = 99.0  # padding is ignored, whatever it holds
+    both = layer.normalise_to_references(z, mask, refs, ref_mask)
+    assert both.z_hat.shape == (2, 3, 6, 5) and both.converged
+    for i, p in enumerate(people):
+        alone = layer.normalise_to_references(p[None], torch.ones(1, len(p), dtype=bool), refs,
+                                              ref_mask)
+        torch.testing.assert_close(both.z_hat[i, :, :len(p)], alone.z_hat[0], atol=1e-5,
+                                   rtol=1e-5)
+    assert (both.z_hat[0, :, 2:] == 0).all()
+    with pytest.raises(ValueError, match="one face"):
+        layer.normalise_to_references(z, torch.zeros(2, 6, dtype=bool), refs, ref_mask)
+
+
+def test_reference_bank_keeps_k_expressive_faces_and_round_trips(tmp_path):
+    from elim.matching import ReferenceBank, reference_bank
+
+    identity = np.array(["b"] * 6 + ["a"] * 3 + ["c"] * 8)
+    labels = np.zeros((len(identity), 2))
+    labels[:6, 0] = [0, 0, 0, 0.9, 0.8, 0.7]  # "b": three expressive faces, three neutral
+    labels[6:, 1] = 0.5
+    features = np.arange(len(identity) * 4, dtype=float).reshape(-1, 4)
+    seen = []
+
+    def features_of(rows):
+        seen.append(rows)
+        return features[rows]
+
+    bank = reference_bank(identity, labels, features_of, k=3, seed=0)
+    assert bank.identities == ["a", "b", "c"] and bank.features.shape == (3, 3, 4)
+    assert bank.mask.sum(1).tolist() == [3, 3, 3]
+    rows = seen[0]
+    assert sorted(rows[(rows < 6)].tolist()) == [3, 4, 5]  # Eq. 7: never a zero label first
+    torch.testing.assert_close(bank.features[bank.mask],
+                               torch.as_tensor(features[rows], dtype=torch.float32))
+    again = reference_bank(identity, labels, lambda r: features[r], k=3, seed=0)
+    assert torch.equal(again.features, bank.features)
+    path = bank.save(tmp_path / "bank.safetensors")
+    loaded = ReferenceBank.load(path)
+    assert loaded.identities == bank.identities and (loaded.k, loaded.seed) == (3, 0)
+    assert torch.equal(loaded.features, bank.features) and torch.equal(loaded.mask, bank.mask)
+
+
+def test_reference_bank_errors_name_the_file(tmp_path):
+    from elim.errors import CheckpointError
+    from elim.matching import ReferenceBank
+
+    with pytest.raises(CheckpointError, match="no reference bank"):
+        ReferenceBank.load(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        ReferenceBank.load(bad)

@@ -50,10 +50,12 @@ from elim.matching import (
     DEFAULT_N_IDENTITIES,
     DEFAULT_NORM_EPS,
     DEFAULT_SAMPLING,
+    DEFAULT_SHIFT,
     DEFAULT_SOLVER,
     DEFAULT_TOL,
     DEFAULT_WEIGHTS,
     Sampling,
+    Shift,
     Weights,
 )
 from elim.models import HEAD_OUTPUTS
@@ -219,6 +221,7 @@ class MatchingConfig:
     norm_eps: float = DEFAULT_NORM_EPS
     mass_floor: float = DEFAULT_MASS_FLOOR
     cos_eps: float = DEFAULT_COS_EPS
+    shift: Shift = DEFAULT_SHIFT  # "vector": the barycentric δ^e extension (off by default)
 
     def build(self) -> IdentityMatching:
         """The :class:`elim.matching.IdentityMatching` layer of these settings (every field)."""

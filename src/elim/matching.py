@@ -37,6 +37,30 @@ One forward pass, for a batch of features ``z`` grouped by identity:
    with c = z − μ and s_j = max_d |c_jd|, so that the squares cannot overflow (features ~1e20
    in float32) nor underflow; the value is that of Eq. 4.
 
+Vector shift (an extension, ``shift="vector"``; ``"scalar"`` is the paper's). The paper's μ_j is
+one number per sample, subtracted from all d features, so it cannot remove an identity's offset
+along particular feature directions. The vector variant uses the plan's barycentric projection
+instead: with column masses c_j = Σ_i X_ij and weights w_j = c_j / Σ_j c_j,
+
+    δ^e = Σ_j w_j (z_j − Σ_i X_ij z_i^ref / c_j),        Ẑ_j = (z_j − δ^e) / (σ_j + ε),
+
+one vector per target identity (from the same single solver call), then Eq. 4's per-sample
+scaling with σ_j = sqrt(mean_d (z_jd − δ^e_d)²) — kept, so that the variant differs from the
+paper's method in the shift alone. Summing the projections, Σ_j w_j Σ_i X_ij z_i / c_j =
+Σ_i (r_i / Σc) z_i with the plan's row sums r_i (= a_i at convergence): δ^e is the difference of
+the mass-weighted means of the target and the reference, E_b[z^tgt] − E_a[z^ref], and the plan
+enters only through its marginals, i.e. the masses of Eq. 8. A pure per-identity offset
+z^tgt = z^ref + c whose masses match (e.g. relevance masses with c orthogonal to the features)
+is removed exactly: δ^e = c.
+
+Test-time references (an extension). :class:`ReferenceBank` holds k features of each training
+identity (chosen by Eq. 7's criterion, Gumbel-top-k ∝ ‖y‖; :func:`reference_bank`) and is saved
+in the run directory; :meth:`IdentityMatching.normalise_to_references` normalises the faces of
+identities seen at inference (a video's face track, a person's photos) against every bank
+identity as the reference, with the same masses, cost, solver and Eqs. 3–4 as training (no
+sampling of the target: labels are unknown there), all problems in one solver call
+(:mod:`elim.inference.identity_norm` applies it).
+
 Gradients. ``grad="detach"``: the solver sees detached costs and masses and the plan X* is a
 constant, but μ_j = Σ_i C_ij X*_ij / Σ_i X*_ij is formed with the live cost C, so gradients
 reach the backbone through Z in Eq. 4 and through C (both reference and target features) in μ.
@@ -50,18 +74,25 @@ supervises all samples through ``L_va`` and the matched targets through ``L_main
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from elim import ot
+from elim.errors import CheckpointError
+from elim.fileio import atomic_write_bytes
 from elim.ot.checks import Bounds, Grad, ParameterError, Solver, check_choice
 
 __all__ = [
+    "BANK_FORMAT",
     "DEFAULT_COS_EPS",
     "DEFAULT_EPS",
     "DEFAULT_GRAD",
@@ -71,6 +102,7 @@ __all__ = [
     "DEFAULT_NORM_EPS",
     "DEFAULT_N_IDENTITIES",
     "DEFAULT_SAMPLING",
+    "DEFAULT_SHIFT",
     "DEFAULT_SOLVER",
     "DEFAULT_TOL",
     "DEFAULT_WEIGHTS",
@@ -78,16 +110,23 @@ __all__ = [
     "SINKHORN_OPTIONS",
     "IdentityMatching",
     "MatchingOutput",
+    "ReferenceBank",
+    "ReferenceNormalised",
     "Sampling",
+    "Shift",
     "Weights",
     "gumbel_topk_mask",
     "normalise_masses",
+    "reference_bank",
 ]
 
 #: OT masses: relevance weights (Eq. 8) or self-side weights ‖z‖ (paper Table 4).
 Weights = Literal["relevance", "self"]
 #: Samples per identity: Gumbel-top-k (Eq. 7) or every sample.
 Sampling = Literal["gumbel", "none"]
+#: ID shift subtracted in Eq. 4: the paper's scalar μ_j (Eq. 3) or the per-identity vector δ^e
+#: of the plan's barycentric projection (an extension; module docstring).
+Shift = Literal["scalar", "vector"]
 
 # Defaults of IdentityMatching, and (imported) of elim.config.MatchingConfig.
 DEFAULT_N_IDENTITIES = 10  # N identities matched per batch (paper Sec. 5.1)
@@ -99,6 +138,7 @@ DEFAULT_WEIGHTS: Weights = "relevance"
 DEFAULT_SAMPLING: Sampling = "gumbel"
 DEFAULT_SOLVER: Solver = "sinkhorn"
 DEFAULT_GRAD: Grad = "detach"
+DEFAULT_SHIFT: Shift = "scalar"
 DEFAULT_NORM_EPS = 1e-6  # ε of Eq. 4 (Sec. 5.1)
 DEFAULT_MASS_FLOOR = 1e-3  # uniform share δ mixed into the masses
 DEFAULT_COS_EPS = 1e-8  # clamp of the feature norms in the cosine cost
@@ -162,6 +202,8 @@ class MatchingOutput:
     empty : bool
         True (M = 0) when the batch holds fewer than two identities; ``z_hat`` is then
         ``z[:0]``, still on the graph.
+    shift_vector : Tensor or None
+        (T, d) δ^e of each target identity with ``shift="vector"`` (on the graph), else None.
     """
 
     z_hat: Tensor
@@ -182,6 +224,33 @@ class MatchingOutput:
     converged: bool = True
     marginal_error: float = 0.0
     empty: bool = False
+    shift_vector: Tensor | None = None
+
+
+@dataclass
+class ReferenceNormalised:
+    """Faces of G identities normalised against each of R reference identities (Eqs. 2–4).
+
+    Attributes
+    ----------
+    z_hat : Tensor
+        (G, R, m_max, d) Ẑ of every target face against every reference (0 on padding).
+    mu, sigma : Tensor
+        (G, R, m_max) μ_j (Eq. 3) and σ_j (Eq. 4).
+    shift_vector : Tensor or None
+        (G, R, d) δ^e with ``shift="vector"``, else None.
+    mask : Tensor
+        (G, m_max) bool, True for real target faces.
+    converged : bool
+        True when every OT problem converged.
+    """
+
+    z_hat: Tensor
+    mu: Tensor
+    sigma: Tensor
+    shift_vector: Tensor | None
+    mask: Tensor
+    converged: bool
 
 
 def _uniform(
@@ -309,6 +378,21 @@ def _compact(table: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(keep, table, torch.full_like(table, -1)), keep
 
 
+@dataclass
+class _Solved:
+    """Eqs. 2–4 of P padded (reference, target) problems (internal)."""
+
+    z_hat: Tensor  # (P, m, d)
+    mu: Tensor  # (P, m)
+    sigma: Tensor  # (P, m)
+    delta: Tensor | None  # (P, d) with shift="vector"
+    cost: Tensor  # (P, n, m)
+    plan: Tensor  # (P, n, m), masked
+    a: Tensor
+    b: Tensor
+    result: ot.OTResult
+
+
 class IdentityMatching(nn.Module):
     r"""ELIM identity matching: group by identity, match targets to a reference by OT, normalise.
 
@@ -354,6 +438,9 @@ class IdentityMatching(nn.Module):
         Uniform share δ ∈ [0, 1) of the masses (:func:`normalise_masses`).
     cos_eps : float, default 1e-8
         Clamp of the feature norms in the cosine cost (> 0); only a zero feature reaches it.
+    shift : {"scalar", "vector"}, default "scalar"
+        ID shift of Eq. 4: the paper's per-sample μ_j, or the per-identity vector δ^e of the
+        plan's barycentric projection (an extension; see the module docstring).
 
     Raises
     ------
@@ -375,6 +462,7 @@ class IdentityMatching(nn.Module):
         norm_eps: float = DEFAULT_NORM_EPS,
         mass_floor: float = DEFAULT_MASS_FLOOR,
         cos_eps: float = DEFAULT_COS_EPS,
+        shift: Shift = DEFAULT_SHIFT,
     ) -> None:
         super().__init__()
         given = {
@@ -386,6 +474,7 @@ class IdentityMatching(nn.Module):
         self.sampling: Sampling = check_choice("sampling", sampling, Sampling)
         self.solver: Solver = check_choice("solver", solver, Solver)
         self.grad: Grad = check_choice("grad", grad, Grad)
+        self.shift: Shift = check_choice("shift", shift, Shift)
         if solver == "exact" and grad == "autodiff":
             raise ParameterError(
                 "grad", "'detach' with solver 'exact' (the network simplex is not "
@@ -415,7 +504,8 @@ class IdentityMatching(nn.Module):
         )
         return (
             f"n_identities={self.n_identities}, k={self.k}, weights={self.weights!r}, "
-            f"sampling={self.sampling!r}, solver={self.solver!r}, grad={self.grad!r}{sinkhorn}"
+            f"sampling={self.sampling!r}, solver={self.solver!r}, grad={self.grad!r}, "
+            f"shift={self.shift!r}{sinkhorn}"
         )
 
     # -- pieces -------------------------------------------------------------------------------
@@ -438,32 +528,71 @@ class IdentityMatching(nn.Module):
             table, mask = _compact(table, keep)
         return codes[chosen], table, mask
 
-    def _masses(self, zr: Tensor, zt: Tensor, mask_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Relevance (Eq. 8) or self-side weights → probability vectors a (T, n), b (T, m)."""
-        n_t = zt.shape[0]
-        mask_r = torch.ones(n_t, zr.shape[0], dtype=torch.bool, device=zr.device)
+    def _masses(self, zr: Tensor, mask_r: Tensor, zt: Tensor, mask_t: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        """Relevance (Eq. 8) or self-side weights → probability vectors a (P, n), b (P, m)."""
         scale = torch.maximum(_max_abs(zr), _max_abs(zt))  # one factor: the masses are unchanged
-        zr, zt = zr / scale, zt / scale
+        zr, zt = zr / scale, zt / scale  # padding rows are zero
         if self.weights == "relevance":
-            count_t = mask_t.sum(dim=1, keepdim=True).to(zt.dtype)
-            mean_t = zt.sum(dim=1) / count_t  # padding rows of zt are zero
-            a_hat = torch.relu(mean_t @ zr.T)
-            b_hat = torch.relu(zt @ zr.mean(dim=0))
+            mean_t = zt.sum(dim=1) / mask_t.sum(dim=1, keepdim=True).to(zt.dtype)
+            mean_r = zr.sum(dim=1) / mask_r.sum(dim=1, keepdim=True).to(zr.dtype)
+            a_hat = torch.relu(torch.einsum("pnd,pd->pn", zr, mean_t))
+            b_hat = torch.relu(torch.einsum("pmd,pd->pm", zt, mean_r))
         else:
-            a_hat = torch.linalg.vector_norm(zr, dim=-1).expand(n_t, -1)
+            a_hat = torch.linalg.vector_norm(zr, dim=-1)
             b_hat = torch.linalg.vector_norm(zt, dim=-1)
         a = normalise_masses(a_hat, mask_r, self.mass_floor)
         b = normalise_masses(b_hat, mask_t, self.mass_floor)
         return a, b
 
-    def _solve(self, cost: Tensor, a: Tensor, b: Tensor, mask_t: Tensor):
+    def _solve(self, cost: Tensor, a: Tensor, b: Tensor, mask_r: Tensor, mask_t: Tensor):
         if self.grad == "detach":
             cost, a, b = cost.detach(), a.detach(), b.detach()
         kwargs: dict = {"grad": self.grad}
         if self.solver == "sinkhorn":  # eps, max_iter, tol are Sinkhorn's options only
             kwargs.update(eps=self.eps, max_iter=self.max_iter, tol=self.tol)
-        mask_a = torch.ones(a.shape, dtype=torch.bool, device=a.device)
-        return ot.solve(cost, a, b, solver=self.solver, mask_a=mask_a, mask_b=mask_t, **kwargs)
+        return ot.solve(cost, a, b, solver=self.solver, mask_a=mask_r, mask_b=mask_t, **kwargs)
+
+    def _match(self, zr: Tensor, mask_r: Tensor, zt: Tensor, mask_t: Tensor) -> _Solved:
+        """Eqs. 2, 3, 4, 8 for P problems: references zr (P, n, d) and targets zt (P, m, d),
+        padding rows zero and False in ``mask_r`` (P, n) / ``mask_t`` (P, m); ONE solver call."""
+        # Cosines of features divided by their largest entry: the same for any feature scale.
+        rn = F.normalize(zr / _max_abs(zr, -1), dim=-1, eps=self.cos_eps)
+        tn = F.normalize(zt / _max_abs(zt, -1), dim=-1, eps=self.cos_eps)
+        cost = (1.0 - torch.einsum("pnd,pmd->pnm", rn, tn)).clamp(0.0, 2.0)  # (P, n, m)
+        a, b = self._masses(zr, mask_r, zt, mask_t)
+
+        result = self._solve(cost, a, b, mask_r, mask_t)
+        plan = result.plan
+        if self.grad == "detach":
+            plan = plan.detach()
+        plan = plan * (mask_r.unsqueeze(2) & mask_t.unsqueeze(1)).to(plan.dtype)
+
+        # Eq. 3, normalised by each target sample's transported mass (see module docstring).
+        col_mass = plan.sum(dim=1)
+        has_mass = col_mass > 0
+        safe_mass = torch.where(has_mass, col_mass, 1.0)
+        weighted = (cost * plan).sum(dim=1)
+        real_r = mask_r.unsqueeze(2).to(cost.dtype)
+        fallback = (cost * real_r).sum(dim=1) / real_r.sum(dim=1)  # mean cost to the reference
+        mu = torch.where(has_mass, weighted / safe_mass, fallback)
+
+        delta = None
+        if self.shift == "vector":  # δ^e: mass-weighted mean of z_j − barycentric projection
+            projected = torch.einsum("pnm,pnd->pmd", plan, zr) / safe_mass.unsqueeze(-1)
+            w = col_mass / col_mass.sum(dim=1, keepdim=True).clamp_min(torch.finfo(plan.dtype).tiny)
+            delta = torch.einsum("pm,pmd->pd", w, zt - projected)
+            centred = zt - delta.unsqueeze(1)
+        else:
+            centred = zt - mu.unsqueeze(-1)
+        # Eq. 4, per target sample; σ = s·sqrt(mean((c/s)²)) with s = max|c|, so that the squares
+        # neither overflow nor underflow (the clamp only acts on an all-zero c: σ = 0 there).
+        scale = _max_abs(centred, -1)
+        unit = centred / scale
+        tiny = torch.finfo(unit.dtype).tiny
+        sigma = scale.squeeze(-1) * torch.sqrt(unit.pow(2).mean(dim=-1).clamp_min(tiny))
+        z_hat = centred / (sigma + self.norm_eps).unsqueeze(-1)
+        return _Solved(z_hat, mu, sigma, delta, cost, plan, a, b, result)
 
     def _empty(self, z: Tensor, start: float) -> MatchingOutput:
         long0 = torch.zeros(0, dtype=torch.long, device=z.device)
@@ -544,37 +673,13 @@ class IdentityMatching(nn.Module):
 
         ref_rows = table[0][mask[0]]
         tgt_table, mask_t = table[1:], mask[1:]
-        zr = z[ref_rows]  # (n, d)
+        n_t = tgt_table.shape[0]
+        zr = z[ref_rows].unsqueeze(0).expand(n_t, -1, -1)  # (T, n, d): one reference for all
+        mask_r = torch.ones(zr.shape[:2], dtype=torch.bool, device=z.device)
         zt = z[tgt_table.clamp_min(0)] * mask_t.unsqueeze(-1).to(z.dtype)  # (T, m, d), pads = 0
-
-        # Cosines of features divided by their largest entry: the same for any feature scale.
-        rn = F.normalize(zr / _max_abs(zr, -1), dim=-1, eps=self.cos_eps)
-        tn = F.normalize(zt / _max_abs(zt, -1), dim=-1, eps=self.cos_eps)
-        cost = (1.0 - torch.einsum("nd,tmd->tnm", rn, tn)).clamp(0.0, 2.0)  # (T, n, m)
-        a, b = self._masses(zr, zt, mask_t)
-
-        result = self._solve(cost, a, b, mask_t)
-        plan = result.plan
-        if self.grad == "detach":
-            plan = plan.detach()
-        plan = plan * mask_t.unsqueeze(1).to(plan.dtype)
-
-        # Eq. 3, normalised by each target sample's transported mass (see module docstring).
-        col_mass = plan.sum(dim=1)
-        weighted = (cost * plan).sum(dim=1)
-        fallback = cost.mean(dim=1)
-        has_mass = col_mass > 0
-        mu = torch.where(has_mass, weighted / torch.where(has_mass, col_mass, 1.0), fallback)
-
-        # Eq. 4, per target sample.
-        # Eq. 4, per target sample; σ = s·sqrt(mean((c/s)²)) with s = max|c|, so that the squares
-        # neither overflow nor underflow (the clamp only acts on an all-zero c: σ = 0 there).
-        centred = zt - mu.unsqueeze(-1)
-        scale = _max_abs(centred, -1)
-        unit = centred / scale
-        tiny = torch.finfo(unit.dtype).tiny
-        sigma = scale.squeeze(-1) * torch.sqrt(unit.pow(2).mean(dim=-1).clamp_min(tiny))
-        z_hat = centred / (sigma + self.norm_eps).unsqueeze(-1)
+        solved = self._match(zr, mask_r, zt, mask_t)
+        result = solved.result
+        z_hat, mu, sigma = solved.z_hat, solved.mu, solved.sigma
 
         t_idx, j_idx = torch.nonzero(mask_t, as_tuple=True)
         return MatchingOutput(
@@ -587,15 +692,75 @@ class IdentityMatching(nn.Module):
             targets=group_codes[1:],
             reference_index=ref_rows,
             target_index=tgt_table,
-            plan=plan.detach(),
-            cost=cost.detach(),
-            a=a.detach(),
-            b=b.detach(),
+            plan=solved.plan.detach(),
+            cost=solved.cost.detach(),
+            a=solved.a.detach(),
+            b=solved.b.detach(),
             seconds=time.perf_counter() - start,
             n_iter=_as_int(result.n_iter),
             converged=_as_bool(result.converged),
             marginal_error=_as_float(result.marginal_error),
+            shift_vector=solved.delta,
         )
+
+    # -- test time ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def normalise_to_references(
+        self, z: Tensor, mask: Tensor, references: Tensor, reference_mask: Tensor
+    ) -> ReferenceNormalised:
+        """Normalise the faces of G identities against each of R reference identities.
+
+        Every (target identity, reference identity) pair is one OT problem of the training
+        layer (masses of Eq. 8 or self-side, cosine cost, this layer's solver and options, μ of
+        Eq. 3 or δ^e, Eq. 4), all G·R problems in ONE solver call. Nothing is sampled (the
+        labels of the targets are unknown): each target identity brings all its faces, each
+        reference the faces of the bank.
+
+        Parameters
+        ----------
+        z : Tensor
+            (G, m_max, d) features of the target identities (padding rows anything).
+        mask : Tensor
+            (G, m_max) bool, True for real faces; every identity needs at least one.
+        references : Tensor
+            (R, n_max, d) reference features (e.g. :attr:`ReferenceBank.features`).
+        reference_mask : Tensor
+            (R, n_max) bool, True for real reference faces; every reference needs one.
+
+        Returns
+        -------
+        ReferenceNormalised
+            Ẑ (G, R, m_max, d), μ, σ (and δ^e) per target face and reference.
+        """
+        with torch.autocast(z.device.type, enabled=False):
+            if z.dtype in (torch.float16, torch.bfloat16):
+                z = z.float()
+            refs = references.to(z.device, z.dtype)
+            mask, ref_mask = mask.to(z.device).bool(), reference_mask.to(z.device).bool()
+            if z.dim() != 3 or mask.shape != z.shape[:2]:
+                raise ValueError(f"z must be (G, m, d) with mask (G, m); got {tuple(z.shape)}, "
+                                 f"{tuple(mask.shape)}")
+            if refs.dim() != 3 or ref_mask.shape != refs.shape[:2] or refs.shape[2] != z.shape[2]:
+                raise ValueError(f"references must be (R, n, {z.shape[2]}) with mask (R, n); got "
+                                 f"{tuple(refs.shape)}, {tuple(ref_mask.shape)}")
+            if not bool(mask.any(1).all()) or not bool(ref_mask.any(1).all()):
+                raise ValueError("every target identity and every reference needs one face")
+            g, r = z.shape[0], refs.shape[0]
+            zt = (z * mask.unsqueeze(-1)).repeat_interleave(r, dim=0)  # (G·R, m, d), g-major
+            mask_t = mask.repeat_interleave(r, dim=0)
+            zr = (refs * ref_mask.unsqueeze(-1)).repeat(g, 1, 1)  # (G·R, n, d)
+            mask_r = ref_mask.repeat(g, 1)
+            solved = self._match(zr, mask_r, zt, mask_t)
+            m, d = z.shape[1:]
+            keep = mask_t.unsqueeze(-1).to(solved.z_hat.dtype)
+            return ReferenceNormalised(
+                z_hat=(solved.z_hat * keep).view(g, r, m, d),
+                mu=(solved.mu * mask_t).view(g, r, m),
+                sigma=(solved.sigma * mask_t).view(g, r, m),
+                shift_vector=None if solved.delta is None else solved.delta.view(g, r, d),
+                mask=mask,
+                converged=_as_bool(solved.result.converged),
+            )
 
 
 def _as_int(x: object) -> int:
@@ -617,3 +782,121 @@ def _as_float(x: object) -> float:
     if x is None:
         return 0.0
     return float(x.detach().max()) if isinstance(x, Tensor) else float(x)  # type: ignore[arg-type]
+
+
+# -- test-time references ----------------------------------------------------------------------
+#: Format tag of a saved :class:`ReferenceBank`.
+BANK_FORMAT = "elim-reference-bank/1"
+
+
+@dataclass
+class ReferenceBank:
+    """k features per training identity: the references of test-time identity normalisation.
+
+    Attributes
+    ----------
+    features : Tensor
+        (R, k_max, d) float32 features f_φ(x) of R training identities (0 on padding).
+    mask : Tensor
+        (R, k_max) bool, True for real faces.
+    identities : list of str
+        The R identity names.
+    k : int
+        Faces kept per identity at most.
+    seed : int
+        Seed of the Gumbel-top-k draw that chose them.
+    """
+
+    features: Tensor
+    mask: Tensor
+    identities: list[str]
+    k: int
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bank as one safetensors file (atomically); returns ``path``."""
+        from safetensors.torch import save
+
+        meta = {"format": BANK_FORMAT, "identities": json.dumps(self.identities),
+                "k": str(self.k), "seed": str(self.seed)}
+        data = save({"features": self.features.detach().float().cpu().contiguous(),
+                     "mask": self.mask.detach().bool().cpu().contiguous()}, metadata=meta)
+        atomic_write_bytes(path, data)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceBank:
+        """Read a bank written by :meth:`save` (CheckpointError naming the file otherwise)."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: no reference bank; runs trained by this version of elim write one "
+                "(retrain the run to use test-time identity normalisation)")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                features, mask = f.get_tensor("features"), f.get_tensor("mask")
+            identities = json.loads(meta["identities"])
+            k, seed = int(meta["k"]), int(meta["seed"])
+        except (SafetensorError, OSError, KeyError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a reference bank written by elim ({err})") from None
+        if meta.get("format") != BANK_FORMAT or features.dim() != 3 \
+                or mask.shape != features.shape[:2] or len(identities) != features.shape[0]:
+            raise CheckpointError(f"{path}: not a reference bank of format {BANK_FORMAT}")
+        return cls(features.float(), mask.bool(), [str(i) for i in identities], k, seed)
+
+
+def reference_bank(
+    identity: np.ndarray,
+    labels: np.ndarray,
+    features_of: Callable[[np.ndarray], np.ndarray],
+    k: int = DEFAULT_K,
+    seed: int = 0,
+) -> ReferenceBank:
+    """Choose k faces per identity by Eq. 7's criterion and take their features.
+
+    Per identity, :func:`gumbel_topk_mask` keeps k faces drawn without replacement ∝ ‖y‖ (faces
+    with clear expressions, as the training layer samples its references); an identity with
+    ≤ k faces keeps them all. Only the chosen faces go through ``features_of``.
+
+    Parameters
+    ----------
+    identity : ndarray
+        (N,) identity of every candidate face (e.g. the training faces of a run).
+    labels : ndarray
+        (N, 2) their valence–arousal labels.
+    features_of : callable
+        ``features_of(rows)`` → (len(rows), d) features of the faces at positions ``rows``.
+    k : int
+        Faces per identity (>= 1).
+    seed : int
+        Seed of the Gumbel draw.
+
+    Returns
+    -------
+    ReferenceBank
+        Identities in sorted order, their faces in position order.
+    """
+    k = _BOUNDS["k"].check("k", k)
+    ids = np.asarray(identity).astype(str)
+    y = torch.as_tensor(np.asarray(labels, dtype=np.float32).reshape(len(ids), 2))
+    if len(ids) == 0:
+        raise ValueError("a reference bank needs at least one face")
+    names, inverse = np.unique(ids, return_inverse=True)
+    table, mask = _layout(torch.as_tensor(inverse.reshape(-1)),
+                          torch.arange(len(names)))
+    norms = torch.linalg.vector_norm(y[table.clamp_min(0)], dim=-1)
+    keep = gumbel_topk_mask(norms, mask, k, torch.Generator().manual_seed(int(seed)))
+    table, keep = _compact(table, keep)
+    rows = table[keep].numpy()
+    feats = torch.as_tensor(np.asarray(features_of(rows), dtype=np.float32))
+    if feats.dim() != 2 or feats.shape[0] != len(rows):
+        raise ValueError(f"features_of returned {tuple(feats.shape)} for {len(rows)} faces")
+    features = feats.new_zeros(table.shape + (feats.shape[1],))
+    features[keep] = feats
+    return ReferenceBank(features, keep, names.tolist(), k, int(seed))

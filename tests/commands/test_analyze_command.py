@@ -22,6 +22,22 @@ def test_invariance_of_two_runs_and_pixels(runs, tmp_path, capsys):
     assert "| ELIM |" in (tmp_path / "invariance.md").read_text()
 
 
+def test_test_time_norm_rows_and_the_probe_split(runs, tmp_path, capsys):
+    assert main(["analyze", "invariance", str(runs["elim"]), "--test-time-norm", "--folds", "2",
+                 "--same-tol", "0.5", "--out", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in result["rows"]] == ["ELIM", "ELIM + TTN"]
+    assert result["test_time_norm"] is True
+    for row in result["rows"]:
+        for probe in ("probe", "probe_direction", "probe_magnitude"):
+            assert 0.0 <= row[probe]["accuracy"] <= 1.0
+        assert row["ccc_mean"] is not None and row["consistency"]["spread"] >= 0
+    plain, ttn = result["rows"]
+    assert plain["ccc_mean"] != ttn["ccc_mean"]
+    md = (tmp_path / "invariance.md").read_text()
+    assert "probe on z/‖z‖" in md and "| ELIM + TTN |" in md
+
+
 def test_too_few_faces_is_a_user_error(runs, capsys):
     assert main(["analyze", "invariance", str(runs["elim"]), "--groups", "identity"]) == 2
     assert "error:" in capsys.readouterr().err

@@ -179,3 +179,69 @@ def test_reader_registration_and_errors(tmp_path):
         read(None)
     with pytest.raises(DataError):
         read(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- shift and style strengths
+TINY = {"n_identities": 4, "clips_per_identity": 2, "frames_per_clip": 3, "image_size": 32}
+
+
+def test_shift_zero_is_identity_neutral_and_labels_never_depend_on_the_strengths():
+    from elim.datasets.synthetic import _identity
+    from elim.datasets.synthetic_draw import CANONICAL
+
+    for i in range(4):
+        neutral = _identity(0, i, shift=0.0, style=0.0)
+        assert neutral.look == CANONICAL and neutral.camera is None
+        assert neutral.style.display(0.3, -0.4) == (0.3, -0.4)  # display = label
+    tables = [generate(**TINY, progress=False, shift=s, style=t)[1] for s, t in
+              ((0.0, 0.0), (0.5, 0.0), (1.0, 1.0), (0.0, 1.0))]
+    for t in tables[1:]:
+        pd.testing.assert_frame_equal(t[["identity", "clip", "frame", "valence", "arousal"]],
+                                      tables[0][["identity", "clip", "frame", "valence",
+                                                 "arousal"]])
+
+
+def test_shift_one_is_the_full_draw_and_strengths_scale_between():
+    from elim.datasets.synthetic import _LOOK, _identity, _rng
+    from elim.datasets.synthetic_draw import CANONICAL, sample_appearance
+
+    own = sample_appearance(_rng(0, 2, _LOOK))
+    assert _identity(0, 2, shift=1.0).look == own
+    half = _identity(0, 2, shift=0.5).look
+    assert half.face_w == pytest.approx((CANONICAL.face_w + own.face_w) / 2)
+    # faces drift away from the canonical one as s grows; clip nuisance stays the same
+    images = [generate(**TINY, progress=False, shift=s, style=0.0)[0].astype(float)
+              for s in (0.0, 0.5, 1.0)]
+    d_half, d_full = (np.abs(im - images[0]).mean() for im in images[1:])
+    assert 0 < d_half < d_full
+    with pytest.raises(DataError, match=r"shift must be a number in \[0, 1\]"):
+        generate(**TINY, progress=False, shift=1.5)
+    with pytest.raises(DataError, match="style"):
+        generate(**TINY, progress=False, style=-0.1)
+
+
+def test_style_strength_scales_the_expression_style_only():
+    _, full = generate(**TINY, progress=False, style=1.0)
+    _, none = generate(**TINY, progress=False, style=0.0)
+    assert full["gain_v"].nunique() == 4
+    assert (none[STYLE_COLUMNS[:6]].to_numpy() == [1, 1, 0, 0, 1, 1]).all()
+    assert (none["mouth_share"] == 0.7).all()
+    dv, da = display_values(none)
+    np.testing.assert_array_equal(dv, none["valence"])
+    np.testing.assert_array_equal(da, none["arousal"])
+
+
+def test_probe_faces_show_the_same_labels_for_every_identity():
+    from elim.datasets.synthetic import probe_faces, probe_labels
+
+    labels = probe_labels()
+    assert labels.shape == (24, 2) and np.all(np.hypot(*labels.T) <= 0.9 + 1e-12)
+    assert len({(v > 0, a > 0) for v, a in labels}) == 4
+    images, table = probe_faces([1, 3], image_size=32, shift=1.0, style=0.0, n_identities=4)
+    assert images.shape == (48, 32, 32, 3) and table["identity"].unique().tolist() == [
+        "id_001", "id_003"]
+    for name in ("id_001", "id_003"):
+        np.testing.assert_array_equal(table.loc[table.identity == name, ["valence", "arousal"]],
+                                      labels)
+    again, _ = probe_faces([3], image_size=32, shift=1.0, style=0.0, n_identities=4)
+    np.testing.assert_array_equal(again, images[24:])  # one identity's probe: its own stream

@@ -19,7 +19,7 @@ the display values change the pixels smoothly. Layers are kept *premultiplied* b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -132,6 +132,47 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         hat_colour=_colour(rng.uniform(30, 230, 3)),
         shirt=_colour(rng.uniform(30, 230, 3)),
     )
+
+
+#: The identity-neutral face (shift strength 0): the middle of every range of
+#: :func:`sample_appearance`, short dark-brown hair, no accessories, grey clothes.
+_CANONICAL_SKIN = SKIN_ANCHORS[2]
+CANONICAL = Appearance(
+    skin=_colour(_CANONICAL_SKIN), face_w=0.285, face_h=0.365, squareness=2.6, chin_taper=0.15,
+    eye_y=-0.045, eye_dx=0.115, eye_w=0.0525, eye_h=0.0525 * 0.44,
+    iris=_colour(IRIS_COLOURS[0]), brow_gap=0.05, brow_w=0.0525 * 1.225, brow_t=0.015,
+    brow_arch=0.0075, nose_len=0.115, nose_w=0.0325, mouth_y=0.18, mouth_w=0.085, lip_t=0.012,
+    lip=_colour(_CANONICAL_SKIN * np.array([0.82, 0.55, 0.55]) + np.array([30, 0, 5])),
+    hair_style="short", hair=_colour(HAIR_COLOURS[1]), hairline=0.635, glasses=False,
+    glasses_round=False, glasses_colour=(60.0, 60.0, 60.0), beard=False, moustache=False,
+    hat=False, hat_colour=(130.0, 130.0, 130.0), shirt=(130.0, 130.0, 130.0),
+)
+#: The discrete traits of an :class:`Appearance` that :func:`toward_canonical` keeps or drops.
+DISCRETE_TRAITS = ("hair_style", "glasses", "beard", "moustache", "hat")
+
+
+def toward_canonical(app: Appearance, shift: float, keep: dict[str, float]) -> Appearance:
+    """``app`` moved toward :data:`CANONICAL` by the identity-shift strength ``shift`` ∈ [0, 1].
+
+    Every number (lengths, colours) becomes (1 − s)·canonical + s·own, exact at s = 0 and 1.
+    A discrete trait of :data:`DISCRETE_TRAITS` (hair style, glasses, beard, moustache, hat)
+    keeps the identity's own value when its draw ``keep[name]`` ∈ [0, 1) is below s, and takes
+    the canonical one otherwise: the share of identities showing their own trait grows as s, and
+    one identity's traits are nested in s (a trait shown at s is shown at every larger s).
+    """
+    s = float(shift)
+    values = {}
+    for f in fields(Appearance):
+        own, base = getattr(app, f.name), getattr(CANONICAL, f.name)
+        if f.name in DISCRETE_TRAITS:
+            values[f.name] = own if keep[f.name] < s else base
+        elif isinstance(own, tuple):
+            values[f.name] = tuple((1 - s) * b + s * o for o, b in zip(own, base))
+        elif isinstance(own, bool):  # the glasses' shape follows the glasses
+            values[f.name] = own if keep["glasses"] < s else base
+        else:
+            values[f.name] = (1 - s) * base + s * own
+    return Appearance(**values)
 
 
 def _ellipse(cx: float, cy: float, ax: float, ay: float, n: int = 40) -> np.ndarray:

@@ -6,6 +6,8 @@
     <run>/config.json                model, preprocess (the face contract), data, matching, train
     <run>/metrics.json               final metrics and the run's bookkeeping
     <run>/splits.json                group names of the train / val / test parts
+    <run>/reference_bank.safetensors k training features per training identity (test-time
+                                     identity normalisation, elim.inference.identity_norm)
     <run>/logs/csv/metrics.csv       per-step and per-epoch curves (Lightning CSV logger)
     <run>/logs/ranks/rank-<r>.jsonl  identities drawn by process r, one line per epoch
     <run>/logs/checkpoints/last.ckpt resume checkpoint (``elim train --resume``)
@@ -29,6 +31,7 @@ __all__ = [
     "LOG_ENTRIES",
     "METRICS",
     "RANK_LOGS",
+    "REFERENCE_BANK",
     "RUN_ENTRIES",
     "SPLITS",
     "TENSORBOARD_LOGS",
@@ -41,6 +44,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 SPLITS = "splits.json"
+REFERENCE_BANK = "reference_bank.safetensors"
 LOGS = "logs"
 CSV_LOGS = "csv"  # under logs/
 RANK_LOGS = "ranks"  # under logs/
@@ -51,7 +55,7 @@ LAST_CHECKPOINT = "last" + CHECKPOINT_SUFFIX
 BEST_CHECKPOINT = "best"  # Lightning's ModelCheckpoint adds the suffix
 LOCK = ".lock"
 #: every top-level entry a training run writes besides its lock (what ``--overwrite`` replaces)
-RUN_ENTRIES = (WEIGHTS, CONFIG, METRICS, SPLITS, LOGS)
+RUN_ENTRIES = (WEIGHTS, CONFIG, METRICS, SPLITS, REFERENCE_BANK, LOGS)
 LOG_ENTRIES = (CSV_LOGS, RANK_LOGS, CHECKPOINTS, TENSORBOARD_LOGS)  # what a run writes in logs/
 
 

@@ -43,6 +43,7 @@ from elim.data.splits import Splits, make_splits
 from elim.errors import CheckpointError, ElimError
 from elim.evaluation import infer
 from elim.fileio import write_json
+from elim.matching import reference_bank
 from elim.metrics import va_metrics
 from elim.runs import (
     LOGS,
@@ -53,7 +54,13 @@ from elim.runs import (
     run_config,
     save_run,
 )
-from elim.runs.layout import BEST_CHECKPOINT, CHECKPOINTS, CSV_LOGS, TENSORBOARD_LOGS
+from elim.runs.layout import (
+    BEST_CHECKPOINT,
+    CHECKPOINTS,
+    CSV_LOGS,
+    REFERENCE_BANK,
+    TENSORBOARD_LOGS,
+)
 from elim.training.best import BestWeights
 from elim.training.checkpoint import ResumeCheckpoint, SafeCheckpointIO, requeue_slurm_job
 from elim.training.data import open_cache
@@ -369,6 +376,11 @@ def _fit(
     if run_dir is not None and save:
         save_run(run_dir, model, cfg_json, metrics)
         write_json(run_dir / SPLITS, splits.groups(cache.table))
+        reference_bank(  # test-time identity normalisation (elim.inference.identity_norm)
+            cache.table["identity"].to_numpy()[splits.train],
+            cache.table[["valence", "arousal"]].to_numpy()[splits.train],
+            lambda rows: infer(model, preprocess, cache, splits.train[rows]).features,
+            k=config.matching.k, seed=config.seed).save(run_dir / REFERENCE_BANK)
     return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
                      list(module.train_loss), list(module.val_history))
 
