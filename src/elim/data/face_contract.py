@@ -19,11 +19,14 @@ training faces were. Its parts:
                   Aff-Wild2 ``cropped_aligned``, CSVs without boxes). Where the face sits in
                   those crops is *measured*: every sampled training crop goes through the
                   detector's view (:func:`view_crop`) and the medians of the crop-relative box
-                  and five landmarks are the :class:`FaceTemplate`. Predict cuts the window
-                  that puts the detected box where the template box is (scale and
-                  translation), then looks at its own crop through the same view and cuts
-                  once more with the box seen there (:meth:`FaceContract.cut`), so that the
-                  detector's bias on small, tight crops is the same on both sides and cancels.
+                  and five landmarks are the :class:`FaceTemplate`. Predict cuts a first
+                  window that puts the detected box where the template box is (scale and
+                  translation), looks at that crop through the same view, and cuts the
+                  final window: the scale and translation (no rotation, least squares) that
+                  put the eyes and the nose tip seen there onto the template's
+                  (:data:`STABLE_LANDMARKS`: an expression moves them least) —
+                  :meth:`FaceContract.cut`. Measuring and placing through the same view makes
+                  the detector's bias on small, tight, blurred crops the same on both sides.
 
 - ``align`` (optional, ``data.align``): every face is warped by the similarity transform
   (rotation, scale, translation; least squares, :func:`similarity`) that maps its five
@@ -55,10 +58,11 @@ from elim.errors import CheckpointError, DataError, ElimError
 
 __all__ = [
     "CONTRACT_SAMPLE",
-    "Aligner",
     "MIN_FOUND",
+    "STABLE_LANDMARKS",
     "VIEW_PAD",
     "VIEW_SIZE",
+    "Aligner",
     "Colour",
     "CropViewer",
     "FaceContract",
@@ -72,6 +76,7 @@ __all__ = [
     "face_colour",
     "measure_template",
     "sample_rows",
+    "scale_shift",
     "similarity",
     "to_gray",
     "view_crop",
@@ -100,6 +105,10 @@ GRAY_SPREAD = 1.0
 GRAY_FRACTION = 0.95
 #: Least fraction of training rows with a box for the geometry to be ``"box"``.
 BOXED_FRACTION = 0.5
+#: The landmarks (``elim.detection.LANDMARK_NAMES`` positions) that place a face in the
+#: ``"template"`` geometry: the eyes and the nose tip, which an expression moves least (the
+#: mouth corners move with it, so a smile would be framed unlike a neutral face).
+STABLE_LANDMARKS = (0, 1, 2)
 
 
 # --------------------------------------------------------------------------- the view of a crop
@@ -254,6 +263,19 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     scale = float(np.trace(np.diag(s) @ d)) / var
     shift = mu_d - scale * rot @ mu_s
     return np.hstack([scale * rot, shift[:, None]])
+
+
+def scale_shift(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2×3 matrix of the uniform scale and translation (no rotation) mapping points ``src``
+    (N, 2) onto ``dst`` (N, 2) in the least-squares sense."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    xs, xd = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    var = (xs**2).sum()
+    if not var > 0:
+        raise ValueError("landmarks coincide: no scale")
+    k = float((xs * xd).sum() / var)
+    shift = dst.mean(axis=0) - k * src.mean(axis=0)
+    return np.array([[k, 0.0, shift[0]], [0.0, k, shift[1]]])
 
 
 def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -488,8 +510,9 @@ class FaceContract:
         of the template box. Unless the geometry is the plain box square, that first window is
         cut and looked at through ``viewer`` (:class:`CropViewer`): the face seen there gives
         the final placement — with ``align`` the similarity of :func:`align_matrix`, else the
-        template window of the box seen. When the viewer sees no face (or there is none) the
-        first window stays.
+        :func:`scale_shift` of the :data:`STABLE_LANDMARKS` seen onto the template's (the
+        template window of the box seen when the viewer gives no landmarks). When the viewer
+        sees no face (or there is none) the first window stays.
         """
         return self._place(image, box, viewer)[0]
 
@@ -508,14 +531,20 @@ class FaceContract:
         seen = viewer(self._colour(crop_face(image, window, size, 0.0)))
         if seen is None:
             return first, False
-        x0, y0, side = square
         if self.align:
             matrix = align_matrix(square, seen, self.template, size)
             return (first, False) if matrix is None else (matrix, True)
-        seen_box = [seen.box[0] * side + x0, seen.box[1] * side + y0,
-                    seen.box[2] * side + x0, seen.box[3] * side + y0]
-        final = crop_square(shape, window_from_box(seen_box, self.template.box), 0.0)
-        return _square_matrix(final, size), False
+        x0, y0, side = square
+        if seen.landmarks is None:
+            seen_box = [seen.box[0] * side + x0, seen.box[1] * side + y0,
+                        seen.box[2] * side + x0, seen.box[3] * side + y0]
+            window = window_from_box(seen_box, self.template.box)
+        else:
+            points = seen.landmarks * side + np.array([x0, y0], dtype=np.float64)
+            stable = list(STABLE_LANDMARKS)
+            window = _window_of(scale_shift(points[stable],
+                                            self.template.points(size)[stable]), size)
+        return _square_matrix(crop_square(shape, window, 0.0), size), False
 
 
 def _square_matrix(square: tuple[int, int, int], size: int) -> np.ndarray:
@@ -578,7 +607,7 @@ def contract_of_cache(cache: Any, indices: np.ndarray, margin: float, align: boo
     table = cache.table
     boxed = float(np.isfinite(table["x0"].to_numpy(np.float64)[rows]).mean()) \
         if "x0" in table.columns else 0.0
-    measured: dict[str, Any] = {"sample": int(len(rows)), "gray": round(gray, 4),
+    measured: dict[str, Any] = {"sample": len(rows), "gray": round(gray, 4),
                                 "boxed": round(boxed, 4)}
     size = int(cache.image_size)
     if align:

@@ -61,10 +61,10 @@ def _steps(contract: FaceContract) -> list[str]:
             "five landmarks back to the crop")
     if contract.mode == "box" and not contract.align:
         geometry = [
-            "take the square with the box centre and side max(w, h) * (1 + margin), padding "
-            "outside the image by repeating edge pixels (elim.data.crop.crop_face)",
-            "resize it to image_size x image_size (area interpolation when shrinking, bilinear "
-            "when enlarging)",
+            ("take the square with the box centre and side max(w, h) * (1 + margin), padding "
+             "outside the image by repeating edge pixels (elim.data.crop.crop_face)"),
+            ("resize it to image_size x image_size (area interpolation when shrinking, "
+             "bilinear when enlarging)"),
         ]
     else:
         first = ("take the square with the box centre and side max(w, h) * (1 + margin)"
