@@ -349,15 +349,16 @@ def read_pair_labels(csv: str | Path, label_column: str | None = None) -> pd.Dat
         found = excerpt(", ".join(map(str, table.columns)))
         raise DataError(f"{csv}: no column {', '.join(missing)} (columns: {found}); the label "
                         "column is chosen with --label-column")
+    table[column] = table[column].astype(str).str.strip()
+    table = table[(table["path"].str.strip() != "") & (table[column] != "")]
     out = pd.DataFrame({
         "path": [str((csv.parent / p).absolute()) for p in table["path"]],
-        "identity": table["identity"].astype(str),
-        "label": table[column].astype(str).str.strip(),
+        "identity": table["identity"].astype(str).to_numpy(),
+        "label": table[column].to_numpy(),
     })
     for dim in get_args(Dimension):
         if dim in table.columns:
-            out[dim] = pd.to_numeric(table[dim].replace("", np.nan), errors="coerce")
-    out = out[(out["path"] != "") & (out["label"] != "")].reset_index(drop=True)
+            out[dim] = pd.to_numeric(table[dim].replace("", np.nan), errors="coerce").to_numpy()
     if len(out) == 0:
         raise DataError(f"{csv}: no labelled rows")
     return out

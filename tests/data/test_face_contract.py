@@ -193,9 +193,11 @@ def test_contract_of_whole_image_crops_is_measured_or_falls_back():
         contract_of_cache(_cache(gray), np.arange(8), 0.25, align=True)
 
 
+@pytest.mark.data
 def test_aligned_cache_warps_every_face_onto_its_template(tmp_path):
     """A cache built with alignment measures its template on its unaligned crops and keeps it
-    in cache.json; the contract then replays that template."""
+    in cache.json; the contract replays that template, and predict's aligned crop of a photo is
+    the training crop of that photo, pixel for pixel (one function on both sides)."""
     if not LONDON.is_dir():
         pytest.skip(f"{LONDON} is absent")
     from elim.data.cache import build_cache
@@ -214,6 +216,15 @@ def test_aligned_cache_warps_every_face_onto_its_template(tmp_path):
     assert contract.template == FaceTemplate.from_dict(info["template"])
     plain = build_cache(ReadResult(records), tmp_path / "p", 48, margin=0.1, progress=False)
     assert plain.meta["fingerprint"] != cache.meta["fingerprint"] and "align" not in plain.meta
+    from elim.data.face_contract import CropViewer
+    from elim.data.io import read_image
+
+    viewer = CropViewer()
+    for i, row in cache.table.iterrows():
+        box = tuple(row[c] for c in ("x0", "y0", "x1", "y1"))
+        got = contract.cut(read_image(row["path"]), box, viewer)
+        np.testing.assert_array_equal(got, cache.images[i])
+        assert not np.array_equal(got, plain.images[i])  # aligned, not the plain square
 
 
 @pytest.mark.data

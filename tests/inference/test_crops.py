@@ -158,3 +158,16 @@ def test_the_export_sidecar_documents_the_contract(run_dir, tmp_path):
     assert "template" in text and "similarity" in text and "grayscale" in text
     legacy = sidecar(load_run(run_dir)[1], "onnx", run_dir)["preprocess"]
     assert legacy["face"]["mode"] == "box" and "max(w, h) * (1 + margin)" in legacy["steps"][1]
+
+
+def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, tmp_path):
+    """fit measures the contract on the training faces (synthetic: drawn faces filling the
+    image, no boxes, in colour) and writes it to config.json; load() replays it as is."""
+    from elim.training import fit
+
+    result = fit(tiny_config(), tmp_path / "run", checkpoints=False, quiet=True)
+    face = json.loads((tmp_path / "run" / "config.json").read_text())["preprocess"]["face"]
+    assert face == result.config["preprocess"]["face"]
+    assert face["colour"] == "rgb" and face["image_size"] == 16 and face["measured"]["boxed"] == 0
+    assert face["mode"] in ("template", "box")  # template when the detector finds the faces
+    assert load(tmp_path / "run").face_crop.contract == FaceContract.from_dict(face)

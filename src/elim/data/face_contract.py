@@ -103,6 +103,8 @@ MIN_FOUND = 0.5
 GRAY_SPREAD = 1.0
 #: Fraction of sampled faces that must be grey for the contract's colour to be ``"gray"``.
 GRAY_FRACTION = 0.95
+#: Decimals of template coordinates (crop-relative: 1e-5 of the crop's side).
+TEMPLATE_DIGITS = 5
 #: Least fraction of training rows with a box for the geometry to be ``"box"``.
 BOXED_FRACTION = 0.5
 #: The landmarks (``elim.detection.LANDMARK_NAMES`` positions) that place a face in the
@@ -192,8 +194,11 @@ class FaceTemplate:
     landmarks: tuple[tuple[float, float], ...]
 
     def __post_init__(self) -> None:
-        box = tuple(float(v) for v in self.box)
-        marks = tuple((float(x), float(y)) for x, y in self.landmarks)
+        # rounded once, here: a template equals its JSON form (the cache aligns with the
+        # numbers predict reads back from config.json)
+        box = tuple(round(float(v), TEMPLATE_DIGITS) for v in self.box)
+        marks = tuple((round(float(x), TEMPLATE_DIGITS), round(float(y), TEMPLATE_DIGITS))
+                      for x, y in self.landmarks)
         if len(box) != 4 or not box[2] > box[0] or not box[3] > box[1] or len(marks) != 5:
             raise ValueError(f"a template needs a box with area and 5 landmarks, got {self}")
         if not all(math.isfinite(v) for v in (*box, *np.ravel(marks))):
@@ -206,8 +211,7 @@ class FaceTemplate:
         return np.asarray(self.landmarks, dtype=np.float64) * size
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": [round(v, 5) for v in self.box],
-                "landmarks": [[round(x, 5), round(y, 5)] for x, y in self.landmarks]}
+        return {"box": list(self.box), "landmarks": [list(p) for p in self.landmarks]}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FaceTemplate:
