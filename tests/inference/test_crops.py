@@ -160,9 +160,14 @@ def test_the_export_sidecar_documents_the_contract(run_dir, tmp_path):
     assert legacy["face"]["mode"] == "box" and "max(w, h) * (1 + margin)" in legacy["steps"][1]
 
 
-def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, tmp_path):
+def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, tmp_path,
+                                                                   capsys):
     """fit measures the contract on the training faces (synthetic: drawn faces filling the
-    image, no boxes, in colour) and writes it to config.json; load() replays it as is."""
+    image, no boxes, in colour) and writes it to config.json; load() replays it as is, and
+    `elim predict --json -o` reports it."""
+    import cv2
+
+    from elim.cli import main
     from elim.training import fit
 
     result = fit(tiny_config(), tmp_path / "run", checkpoints=False, quiet=True)
@@ -171,3 +176,8 @@ def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, 
     assert face["colour"] == "rgb" and face["image_size"] == 16 and face["measured"]["boxed"] == 0
     assert face["mode"] in ("template", "box")  # template when the detector finds the faces
     assert load(tmp_path / "run").face_crop.contract == FaceContract.from_dict(face)
+    photo = tmp_path / "grey.png"
+    cv2.imwrite(str(photo), np.full((40, 40, 3), 90, np.uint8))
+    assert main(["predict", str(photo), "--model", str(tmp_path / "run"), "--json",
+                 "-o", str(tmp_path / "va.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["face"] == face
