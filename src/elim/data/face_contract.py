@@ -143,13 +143,19 @@ def view_crop(crop: np.ndarray, detector: Any) -> View | None:
 
 class CropViewer:
     """:func:`view_crop` with the default detector (``elim.detection.DEFAULT_DETECTOR``),
-    loaded on first use and serialised across threads; ``available`` is False when
-    ``elim.detection`` cannot be imported."""
+    loaded on first use and serialised across threads (pickled, a fresh viewer); ``available``
+    is False when ``elim.detection`` cannot be imported."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._detector: Any = None
         self._loaded = False
+
+    def __getstate__(self) -> dict:
+        return {}  # pickles as a fresh viewer: the detector is loaded again on first use
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
     @property
     def available(self) -> bool:

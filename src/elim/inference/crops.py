@@ -12,7 +12,6 @@ overrides (``margin=`` / ``--margin``: the box square with that margin; ``graysc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,14 +84,12 @@ def run_contract(preprocess: dict, margin: float | None = None, grayscale: bool 
 class FaceCrop:
     """The model's input crop of a face: :meth:`FaceContract.cut` of ``contract``.
 
-    Geometries other than the plain box square look at their first crop through the default
-    detector (:class:`elim.data.face_contract.CropViewer`, made on first use, one per crop).
+    Geometries other than the plain box square look at their first crop through ``viewer``
+    (:class:`elim.data.face_contract.CropViewer`: the default detector, loaded on first use).
     """
 
     contract: FaceContract
-    _viewer: list[CropViewer] = field(default_factory=list, init=False, repr=False,
-                                      compare=False)
-    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    viewer: CropViewer = field(default_factory=CropViewer, repr=False, compare=False)
 
     @classmethod
     def of_run(
@@ -118,19 +115,11 @@ class FaceCrop:
     def grayscale(self) -> bool:
         return self.contract.grayscale
 
-    def _view(self) -> CropViewer | None:
-        if self.contract.mode == "box" and not self.contract.align:
-            return None
-        with self._lock:
-            if not self._viewer:
-                self._viewer.append(CropViewer())
-            return self._viewer[0]
-
     def __call__(self, image: np.ndarray, face: Any) -> np.ndarray:
         """(S, S, 3) uint8 crop of ``face`` in ``image``: an ``elim.detection.Face``, a box
         ``(x0, y0, x1, y1)``, or None (the whole image is the face: its centred square)."""
         box = getattr(face, "box", face)
-        return self.contract.cut(image, box, self._view())
+        return self.contract.cut(image, box, self.viewer)
 
     def stack(self, pairs: Sequence[tuple[np.ndarray, Any]]) -> np.ndarray:
         """(N, S, S, 3) uint8 crops of (image, face | box | None) pairs, in order (N may be 0)."""
