@@ -181,3 +181,44 @@ def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, 
     assert main(["predict", str(photo), "--model", str(tmp_path / "run"), "--json",
                  "-o", str(tmp_path / "va.csv")]) == 0
     assert json.loads(capsys.readouterr().out)["face"] == face
+
+
+@pytest.mark.data
+def test_an_aligned_run_aligns_in_training_and_in_predict(tiny_config, tmp_path):
+    """data.align: the cache warps the training faces onto the measured template, the run
+    records it, predict replays it (its crop of a training photo is that photo's training face)
+    and `elim evaluate` reopens the aligned cache."""
+    import pandas as pd
+    from inference_support import LONDON
+
+    if not LONDON.is_dir():
+        pytest.skip(f"{LONDON} is absent")
+    from elim.datasets import open_dataset
+    from elim.evaluation import evaluate_run
+    from elim.training import fit
+
+    labels = pd.read_csv(LONDON / "labels.csv", dtype={"identity": str})
+    csv = tmp_path / "london.csv"
+    for p in labels["path"]:  # links inside the dataset's root (the reader trusts them)
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / p).symlink_to(LONDON / p)
+    pd.DataFrame({"path": list(labels["path"]),
+                  "identity": labels["identity"],
+                  "valence": [0.6 if e == "smiling" else 0.0 for e in labels["expression"]],
+                  "arousal": 0.1, "detect": True}).to_csv(csv, index=False)
+    data = {"dataset": "csv", "root": str(csv), "cache_dir": str(tmp_path / "cache"),
+            "align": True, "options": {}, "margin": 0.1, "image_size": 32,
+            "fractions": [0.5, 0.25, 0.25]}
+    result = fit(tiny_config(data=data), tmp_path / "run", checkpoints=False, quiet=True)
+    face = result.config["preprocess"]["face"]
+    assert face["align"] and face["mode"] == "box" and face["measured"]["not_aligned"] == 0
+    cache = open_dataset("csv", str(csv), 32, cache_dir=tmp_path / "cache", margin=0.1,
+                         align=True, progress=False)
+    predictor = load(tmp_path / "run")
+    row = cache.table.iloc[0]
+    from elim.data.io import read_image
+
+    box = tuple(row[c] for c in ("x0", "y0", "x1", "y1"))
+    np.testing.assert_array_equal(predictor.face_crop(read_image(row["path"]), box),
+                                  cache.images[0])
+    assert evaluate_run(tmp_path / "run", progress=False)["n"] == len(result.splits.test)
