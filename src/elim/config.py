@@ -176,7 +176,8 @@ class DataConfig:
     margin (:data:`DEFAULT_MARGIN`). Splits: the dataset's ``split`` column when present
     (``split_mode="auto"``), else an identity-disjoint ``group_split`` with ``fractions``
     (train, val, test) seeded by ``split_seed``. Batches: ``batch_identities`` P identities ×
-    ``samples_per_identity`` K.
+    ``samples_per_identity`` K. ``align``: five-point similarity alignment of every face,
+    in training and in predict (:mod:`elim.data.face_contract`).
     """
 
     dataset: str = "synthetic"
@@ -197,6 +198,9 @@ class DataConfig:
     eval_batch_size: int = _setting(256, ge=1, integer=True)
     augment: bool = True
     num_workers: int = _setting(0, ge=0, integer=True)
+    # the face contract (elim.data.face_contract): warp every face onto the five-point
+    # template measured on the training crops, in the cache and in predict
+    align: bool = False
 
 
 @dataclass

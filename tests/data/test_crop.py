@@ -76,3 +76,14 @@ def test_flat_image_stays_flat_after_resizing():
 def test_box_completely_outside_is_rejected():
     with pytest.raises(ValueError, match="outside"):
         crop_face(np.zeros((10, 10, 3), np.uint8), (20, 20, 30, 30), 8, 0.0)
+
+
+def test_crop_square_is_the_pixel_square_crop_face_cuts():
+    from elim.data.crop import crop_square
+
+    img = np.random.default_rng(2).integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    assert crop_square(img.shape, None, 0.5) == (5, 0, 50)  # centred, no margin
+    x0, y0, side = crop_square(img.shape, (10.2, 5.4, 30.2, 25.4), 0.0)
+    assert (x0, y0, side) == (10, 5, 20)
+    np.testing.assert_array_equal(crop_face(img, (10.2, 5.4, 30.2, 25.4), 20, 0.0),
+                                  img[y0 : y0 + side, x0 : x0 + side])

@@ -36,7 +36,7 @@ def test_run_directory_files(trained):
     assert (run / "logs" / "checkpoints" / "best.ckpt").is_file()
     cfg = read_json(run / "config.json")
     assert {"model", "preprocess", "train", "data", "matching", "seed", "elim_version"} <= set(cfg)
-    assert set(cfg["preprocess"]) == {"image_size", "mean", "std", "margin"}
+    assert set(cfg["preprocess"]) == {"image_size", "mean", "std", "margin", "face"}
     metrics = read_json(run / "metrics.json")
     assert set(metrics["val"]) >= {"rmse_v", "sagr_a", "pcc_v", "ccc_a", "ccc_mean"}
     assert metrics["test"] == result.metrics["test"]

@@ -20,7 +20,9 @@ Opening a cache checks every shard against its size and CRC-32 (one sequential r
 disk) is a :class:`DataError` naming the folder; the shards already written are kept, so
 rerunning the same command resumes.
 The *fingerprint* hashes the record table, the size and modification time of every source
-file, the image size, the margin and the cache format, so any change starts a fresh build.
+file, the image size, the margin and the cache format (and alignment, for caches whose faces are
+warped onto a measured five-point template: ``cache.json["align"]``), so any change starts a
+fresh build.
 It is computed once per build, by :func:`plan_cache` (the records themselves were validated
 once, when their :class:`elim.data.records.ReadResult` was made).
 """
@@ -47,6 +49,16 @@ import pandas as pd
 
 from elim.config import DEFAULT_MARGIN
 from elim.data.extract import LazyDetector, VideoPool, detect_mask, extract_faces
+from elim.data.face_contract import (
+    CONTRACT_SAMPLE,
+    VIEW_FILL,
+    VIEW_PAD,
+    VIEW_SIZE,
+    Aligner,
+    CropViewer,
+    align_template,
+    sample_rows,
+)
 from elim.data.io import MAX_PIXELS
 from elim.data.records import BOX_COLUMNS, ReadResult, SkipReport
 from elim.data.shards import ShardedArray, pack_memmap, unpack_memmap
@@ -226,11 +238,13 @@ def _detector_name() -> str:
     return str(getattr(detection, "DETECTOR_NAME", "elim.detection"))
 
 
-def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float) -> str:
-    """Hash of everything a cache depends on (records, source files, size, margin, format)."""
+def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float,
+                        align: bool = False) -> str:
+    """Hash of everything a cache depends on (records, source files, size, margin, format;
+    with ``align``, alignment and the detector)."""
     cols = sorted(records.columns)
-    uses_detector = bool(detect_mask(records).any())
-    head = {
+    uses_detector = bool(detect_mask(records).any()) or align
+    head: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "image_size": int(image_size),
@@ -239,6 +253,8 @@ def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float) -
         "n": len(records),
         "detector": _detector_name() if uses_detector else None,
     }
+    if align:  # only then: the fingerprints of unaligned caches stay as they were
+        head["align"] = {"view": [VIEW_SIZE, VIEW_PAD, VIEW_FILL], "sample": CONTRACT_SAMPLE}
     h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
     try:
         hashed = pd.util.hash_pandas_object(records[cols], index=False)
@@ -404,8 +420,8 @@ class CachePlan:
     """What a cache is built from, and its fingerprint, computed once (:func:`plan_cache`).
 
     ``read_result`` holds records already validated (:class:`ReadResult` checks them when it
-    is made); ``fingerprint`` is :func:`records_fingerprint` of them with ``image_size`` and
-    ``margin``: it names the cache folder of :func:`elim.datasets.open_dataset` and decides
+    is made); ``fingerprint`` is :func:`records_fingerprint` of them with ``image_size``,
+    ``margin`` and ``align`` (faces warped onto a measured template, see :meth:`build`): it names the cache folder of :func:`elim.datasets.open_dataset` and decides
     whether a folder's shards are reused.
     """
 
@@ -413,6 +429,7 @@ class CachePlan:
     image_size: int
     margin: float
     fingerprint: str
+    align: bool = False
 
     @property
     def records(self) -> pd.DataFrame:
@@ -476,6 +493,8 @@ class CachePlan:
         n = len(records)
         n_shards = math.ceil(n / shard_size)
         detector = LazyDetector()
+        aligner, align_meta = (self._aligner(detector, workers, max_pixels) if self.align
+                               else (None, None))
         videos = VideoPool(size=max(workers, 1) + 2, max_pixels=max_pixels)
         from tqdm.auto import tqdm
 
@@ -489,19 +508,42 @@ class CachePlan:
                         continue
                     faces, marker = extract_faces(
                         records, start, stop, image_size, self.margin, detector, workers,
-                        videos, pbar
+                        videos, pbar, aligner
                     )
                     marker = {"fingerprint": fingerprint, "shard": k, **marker}
                     _write_shard(out, k, faces, marker)
             finally:
                 videos.close()
         _remove_own_files(out, keep_below=n_shards)
-        return _finish(out, self, n_shards, dataset, shard_size)
+        return _finish(out, self, n_shards, dataset, shard_size, align_meta)
+
+    def _aligner(self, detector: LazyDetector, workers: int, max_pixels: int | None
+                 ) -> tuple[Aligner, dict]:
+        """The alignment of this build: the template measured on the unaligned crops of
+        :data:`~elim.data.face_contract.CONTRACT_SAMPLE` records evenly spaced over the table
+        (:func:`~elim.data.face_contract.align_template`), and its ``cache.json`` entry."""
+
+        class _NoBar:
+            def update(self, n: int) -> None:
+                pass
+
+        sample = self.records.iloc[sample_rows(np.arange(len(self.records)))]
+        videos = VideoPool(size=max(workers, 1) + 2, max_pixels=max_pixels)
+        try:
+            crops, _ = extract_faces(sample.reset_index(drop=True), 0, len(sample),
+                                     self.image_size, self.margin, detector, workers, videos,
+                                     _NoBar())
+        finally:
+            videos.close()
+        viewer = CropViewer()
+        template, info = align_template(crops, viewer)
+        return Aligner(template, viewer), {"template": template.to_dict(), **info}
 
 
-def plan_cache(read_result: ReadResult, image_size: int, margin: float = DEFAULT_MARGIN
-               ) -> CachePlan:
-    """Fingerprint the records of ``read_result`` for a cache of ``image_size`` px faces.
+def plan_cache(read_result: ReadResult, image_size: int, margin: float = DEFAULT_MARGIN,
+               align: bool = False) -> CachePlan:
+    """Fingerprint the records of ``read_result`` for a cache of ``image_size`` px faces
+    (``align``: warped onto the five-point template measured on their unaligned crops).
 
     DataError when the image size is below 8 pixels or there is no record to cache.
     """
@@ -512,11 +554,12 @@ def plan_cache(read_result: ReadResult, image_size: int, margin: float = DEFAULT
         raise DataError(f"{read_result.source or 'records'}: no records to cache "
                         f"({read_result.skipped.summary()})")
     return CachePlan(read_result, int(image_size), float(margin),
-                     records_fingerprint(records, image_size, margin))
+                     records_fingerprint(records, image_size, margin, align), bool(align))
 
 
 def build_cache(read_result: ReadResult, out_dir: str | Path, image_size: int,
-                margin: float = DEFAULT_MARGIN, **options: Any) -> FaceCache:
+                margin: float = DEFAULT_MARGIN, align: bool = False, **options: Any
+                ) -> FaceCache:
     """Decode, crop and store every record of ``read_result`` under ``out_dir``.
 
     Each file is decoded once (video frames in one sequential pass); faces are cropped with
@@ -530,13 +573,20 @@ def build_cache(read_result: ReadResult, out_dir: str | Path, image_size: int,
 
     ``options`` are those of :meth:`CachePlan.build` (``progress``, ``workers`` decoding
     threads, ``dataset`` name, ``shard_size``, ``max_pixels``): this is
-    ``plan_cache(read_result, image_size, margin).build(out_dir, **options)``.
+    ``plan_cache(read_result, image_size, margin, align).build(out_dir, **options)``.
+
+    With ``align`` the five-point template is first measured on the unaligned crops of a
+    sample of the records (:func:`elim.data.face_contract.align_template`; DataError when the
+    detector finds too few faces), then every face is warped onto it
+    (:class:`elim.data.face_contract.Aligner`; faces in which the detector sees none are kept
+    unaligned, counted under ``notes['not_aligned']``); ``cache.json["align"]`` records the
+    template, how it was measured and the counts.
     """
-    return plan_cache(read_result, image_size, margin).build(out_dir, **options)
+    return plan_cache(read_result, image_size, margin, align).build(out_dir, **options)
 
 
-def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size: int
-            ) -> FaceCache:
+def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size: int,
+            align_meta: dict | None = None) -> FaceCache:
     """Assemble the index from the shard markers; write cache.json, then the index."""
     records, read_result = plan.records, plan.read_result
     kept: list[int] = []
@@ -586,6 +636,10 @@ def _finish(out: Path, plan: CachePlan, n_shards: int, dataset: str, shard_size:
         "shards": shards,
         "columns": [[str(c), str(t)] for c, t in table.dtypes.items()],
     }
+    if align_meta is not None:
+        not_aligned = int(notes.counts.get("not_aligned", 0))
+        meta["align"] = {**align_meta, "aligned": len(table) - not_aligned,
+                         "not_aligned": not_aligned}
     try:
         import pyarrow  # noqa: F401
 

@@ -70,8 +70,15 @@ def face_side(shape: Sequence[int], box: Sequence[float] | None) -> float:
     return max(0.0, min(min(x1, w) - max(x0, 0.0), min(y1, h) - max(y0, 0.0)))
 
 
-def _pixel_square(box: Sequence[float], margin: float) -> tuple[int, int, int]:
-    """Integer (x0, y0, side) of the margin-enlarged square around ``box``."""
+def crop_square(shape: Sequence[int], box: Sequence[float] | None, margin: float
+                ) -> tuple[int, int, int]:
+    """The pixel square ``(x0, y0, side)`` that :func:`crop_face` cuts from an image of
+    ``shape`` (H, W, ...): the margin-enlarged square of ``box`` rounded to whole pixels, or
+    for ``box=None`` the centred square of side min(H, W)."""
+    if box is None:
+        h, w = int(shape[0]), int(shape[1])
+        side = min(h, w)
+        return (w - side) // 2, (h - side) // 2, side
     x0, y0, x1, y1 = square_box(box, margin)
     side = max(1, round(x1 - x0))
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
@@ -97,11 +104,7 @@ def crop_face(
     h, w = image.shape[:2]
     if h == 0 or w == 0:
         raise ValueError("empty image")
-    if box is None:
-        side = min(h, w)
-        x0, y0 = (w - side) // 2, (h - side) // 2
-    else:
-        x0, y0, side = _pixel_square(box, margin)
+    x0, y0, side = crop_square(image.shape, box, margin)
     x1, y1 = x0 + side, y0 + side
     ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if ix1 <= ix0 or iy1 <= iy0:

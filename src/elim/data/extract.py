@@ -2,8 +2,10 @@
 
 Each file is decoded once for all the records that refer to it; video frames come from one
 sequential decode kept open across calls (:class:`VideoPool`). Records without a box but with
-``detect`` get one from ``elim.detection.detect_largest`` (:class:`LazyDetector`). Failures are
-outcomes with a skip reason, never exceptions, so a build never stops half-way on bad data.
+``detect`` get one from ``elim.detection.detect_largest`` (:class:`LazyDetector`). Caches built
+with alignment warp every face onto a template (:class:`elim.data.face_contract.Aligner`).
+Failures are outcomes with a skip reason, never exceptions, so a build never stops half-way on
+bad data.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from elim.data.crop import MIN_FACE_PIXELS, crop_face, face_side
+from elim.data.face_contract import Aligner
 from elim.data.io import ImageTooLargeError, VideoReader, is_video, read_image
 from elim.data.records import BOX_COLUMNS, SkipReport
 from elim.errors import DataError
@@ -121,7 +124,7 @@ def _number(value: Any) -> float:
 
 def _crop_record(
     pos: int, row: dict, image: np.ndarray, size: int, margin: float, detector: LazyDetector,
-    item: str,
+    item: str, align: Aligner | None = None,
 ) -> _Outcome:
     box = _record_box(row)
     note = None
@@ -137,6 +140,12 @@ def _crop_record(
         return _Outcome(pos, skip="bad_box", item=f"{item}: {err}")
     if face_side(image.shape, box) < MIN_FACE_PIXELS:
         return _Outcome(pos, skip="too_small", item=f"{item}: face under {MIN_FACE_PIXELS} px")
+    if align is not None:
+        aligned = align(image, box, margin, face)
+        if aligned is None:
+            note = note or "not_aligned"
+        else:
+            face = aligned
     return _Outcome(pos, face=face, box=box, note=note)
 
 
@@ -154,6 +163,7 @@ def _process_unit(
     margin: float,
     detector: LazyDetector,
     videos: VideoPool,
+    align: Aligner | None = None,
 ) -> list[_Outcome]:
     """Decode one file once and crop every record that refers to it."""
     path, video, positions = unit
@@ -173,11 +183,11 @@ def _process_unit(
                         out.append(_Outcome(p, skip="frame_missing", item=f"{path}#{frame}"))
                     else:
                         out.append(_crop_record(p, rows[p], image, size, margin, detector,
-                                                f"{path}#{frame}"))
+                                                f"{path}#{frame}", align))
         else:
             image = read_image(path, videos.max_pixels)
             for p in positions:
-                out.append(_crop_record(p, rows[p], image, size, margin, detector, path))
+                out.append(_crop_record(p, rows[p], image, size, margin, detector, path, align))
     except (DataError, OSError, cv2.error) as err:
         done = {o.position for o in out}
         for p in positions:
@@ -210,18 +220,21 @@ def extract_faces(
     workers: int,
     videos: VideoPool,
     pbar: Any,
+    align: Aligner | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Faces (n_kept, size, size, 3) uint8 of records ``start..stop`` and their summary.
 
     The summary (a shard's done marker, minus the build fingerprint) lists the kept record
     rows, the box used for each (None: whole image), and the skip / note reports. ``workers``
-    > 1 decodes files in that many threads; ``pbar.update`` is called per file.
+    > 1 decodes files in that many threads; ``pbar.update`` is called per file. With
+    ``align`` every face is warped onto its template (:class:`elim.data.face_contract.Aligner`;
+    faces in which no face is seen stay unaligned, noted ``not_aligned``).
     """
     units = _units(records, start, stop)
     rows = dict(zip(range(start, stop), records.iloc[start:stop].to_dict("records")))
 
     def run(unit):
-        return _process_unit(unit, rows, size, margin, detector, videos)
+        return _process_unit(unit, rows, size, margin, detector, videos, align)
 
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -58,6 +58,7 @@ def open_dataset(
     cache_dir: str | Path | None = None,
     margin: float = DEFAULT_MARGIN,
     *,
+    align: bool = False,
     progress: bool = True,
     workers: int = 0,
     **reader_options: Any,
@@ -69,6 +70,7 @@ def open_dataset(
     reader's records are cached in ``<cache_dir>/<name>-<size>-<fingerprint[:12]>``, where
     ``cache_dir`` defaults to :func:`default_cache_root`; a changed dataset, size or margin
     gets a new folder. A dataset of which no record yields a face is a :class:`DataError`.
+    ``align``: faces warped onto a measured five-point template (``elim.data.cache``).
     """
     if name == "synthetic" and root is None:
         from elim.datasets.synthetic import generate
@@ -78,7 +80,7 @@ def open_dataset(
                 "options": {k: v for k, v in reader_options.items()}}
         return FaceCache.from_arrays(images, table, meta)
     result = read_dataset(name, root, **reader_options)
-    plan = plan_cache(result, image_size, margin)
+    plan = plan_cache(result, image_size, margin, align)
     parent = Path(cache_dir) if cache_dir is not None else default_cache_root(root)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     target = parent / f"{safe}-{int(image_size)}-{plan.fingerprint[:12]}"

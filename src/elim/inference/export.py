@@ -3,7 +3,8 @@
 The exported graph takes the *preprocessed* float tensor ``image`` of shape (N, 3, S, S) and
 returns ``va`` of shape (N, 2) (valence, arousal); the batch axis N is dynamic. Face detection,
 cropping and normalisation stay outside the graph and are described in a JSON sidecar written
-next to the file (``<file>.json``), so that another runtime can reproduce them exactly.
+next to the file (``<file>.json``), so that another runtime can reproduce them exactly: the run's
+face contract (``preprocess.face``: geometry, template, colour, alignment) and its steps.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from elim.data.face_contract import VIEW_FILL, VIEW_PAD, VIEW_SIZE, FaceContract
 from elim.errors import ElimError
 from elim.inference.crops import FaceCrop, run_preprocess
 
@@ -45,22 +47,50 @@ def sidecar(config: dict, fmt: str, run_dir: str | Path, crop: FaceCrop | None =
             "std": list(pre["std"]),
             "margin": crop.margin,
             "grayscale": crop.grayscale,
-            "steps": [
-                "detect the face box (x0, y0, x1, y1) in the RGB image",
-                (
-                    "take the square with the box centre and side max(w, h) * (1 + margin), "
-                    "padding outside the image by repeating edge pixels (elim.data.crop.crop_face)"
-                ),
-                (
-                    "resize it to image_size x image_size (area interpolation when shrinking, "
-                    "bilinear when enlarging)"
-                ),
-                *(["convert to grayscale and repeat it on the three channels"]
-                  if crop.grayscale else []),
-                "scale pixels to [0, 1], subtract mean and divide by std per channel",
-            ],
+            "face": crop.contract.to_dict(),
+            "steps": _steps(crop.contract),
         },
     }
+
+
+def _steps(contract: FaceContract) -> list[str]:
+    """The preprocessing of ``contract`` in words (elim.data.face_contract.FaceContract.cut)."""
+    view = (f"look at that crop as the detector did at training time: resize it to {VIEW_SIZE} "
+            f"px, add a grey ({VIEW_FILL}) border of {VIEW_PAD:g} x {VIEW_SIZE} px on each side, "
+            "run the default detector (preprocess.face.measured.detector) and map its box and "
+            "five landmarks back to the crop")
+    if contract.mode == "box" and not contract.align:
+        geometry = [
+            ("take the square with the box centre and side max(w, h) * (1 + margin), padding "
+             "outside the image by repeating edge pixels (elim.data.crop.crop_face)"),
+            ("resize it to image_size x image_size (area interpolation when shrinking, "
+             "bilinear when enlarging)"),
+        ]
+    else:
+        first = ("take the square with the box centre and side max(w, h) * (1 + margin)"
+                 if contract.mode == "box" else
+                 "take the square window in which the box sits where preprocess.face.template."
+                 "box sits in a training crop (crop-relative: side = mean of the width and "
+                 "height ratios, centres matched; elim.data.face_contract.window_from_box)")
+        geometry = [
+            f"{first}, padding outside the image by repeating edge pixels, resized to "
+            "image_size x image_size" + (", converted to grayscale" if contract.grayscale
+                                         else ""),
+            view,
+            ("warp the image by the least-squares similarity transform mapping the five "
+             "landmarks seen there onto preprocess.face.template.landmarks x image_size "
+             "(elim.data.face_contract.align_crop; area-shrunk first when it shrinks)"
+             if contract.align else
+             "take the template window of the box seen there and cut it as in the first step; "
+             "when no face is seen keep the first crop"),
+        ]
+    return [
+        "detect the face box (x0, y0, x1, y1) in the RGB image",
+        *geometry,
+        *(["convert to grayscale and repeat it on the three channels"]
+          if contract.grayscale else []),
+        "scale pixels to [0, 1], subtract mean and divide by std per channel",
+    ]
 
 
 def export_model(

@@ -87,6 +87,7 @@ class Report:
     outcomes: list[Outcome]
     out: str | Path | None = None
     threads: ThreadPlan | None = None
+    face: dict | None = None  # the face contract the crops followed (FaceContract.to_dict)
 
     @property
     def dropped(self) -> int:
@@ -104,13 +105,14 @@ class Report:
 
     def summary(self) -> dict:
         """Inputs, counts per status, rows, the table file, the other files written, dropped
-        webcam frames and the threads per stage."""
+        webcam frames, the threads per stage and the face contract."""
         return {
             "inputs": len(self.outcomes), **self.counts, "rows": len(self.table),
             "out": None if self.out is None else str(self.out),
             "files": [f for o in self.outcomes for f in o.outputs],
             "dropped_frames": self.dropped,
             "threads": None if self.threads is None else self.threads.to_dict(),
+            "face": self.face,
         }
 
     def summary_line(self) -> str:
@@ -191,7 +193,7 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
     table, outcomes = run_inputs(predictor, inputs, replace(job.options, detector=detector), on_error)
     if fmt is not None:
         write_table(table, job.out, fmt)
-    return Report(table, outcomes, job.out, plan)
+    return Report(table, outcomes, job.out, plan, predictor.face_crop.contract.to_dict())
 
 
 def output_path(base: str | Path, name: str, several: bool) -> Path:

@@ -30,7 +30,7 @@ def open_cache(config: Config, progress: bool = True) -> FaceCache:
     size = preprocess_for(config).image_size
     return open_dataset(
         data.dataset, data.root, size, cache_dir=data.cache_dir, margin=data.margin,
-        progress=progress, **data.options,
+        align=data.align, progress=progress, **data.options,
     )
 
 

@@ -39,6 +39,7 @@ import torch
 
 from elim.config import Config, config_from_dict, preprocess_for
 from elim.data.cache import FaceCache
+from elim.data.face_contract import contract_of_cache
 from elim.data.splits import Splits, make_splits
 from elim.errors import CheckpointError, ElimError
 from elim.evaluation import infer
@@ -291,6 +292,8 @@ def _fit(
         splits = make_splits(cache.table, config.data)
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
+    # face contract (issue 12): what the training faces looked like, replayed by predict
+    face = contract_of_cache(cache, splits.train, config.data.margin, config.data.align)
     preprocess = preprocess_for(config)
     model = _initial_model(config)
     data = FaceDataModule(config, cache, splits)
@@ -345,7 +348,7 @@ def _fit(
     model.to(memory_format=torch.contiguous_format)
     if best.state is not None:
         model.load_state_dict(best.state)
-    cfg_json = run_config(config, splits)
+    cfg_json = run_config(config, splits, face=face)
     if rank != 0:
         return FitResult(model.cpu().eval(), cfg_json, {}, None, splits, list(module.train_loss),
                          list(module.val_history), global_rank=rank)
