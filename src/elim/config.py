@@ -1,10 +1,11 @@
 """Training configuration: typed sections, YAML/JSON presets and command-line overrides.
 
-A configuration is a :class:`Config` with five parts, mirrored one-to-one by the YAML presets in
-``configs/`` and by the ``config.json`` of a run directory:
+A configuration is a :class:`Config` with six parts, mirrored one-to-one by the YAML files in
+``configs/paper/``, the built-in :data:`PRESETS` and the ``config.json`` of a run directory:
 
 ``model``     backbone f_φ and feature size d (what :func:`elim.models.build_model` takes);
 ``data``      dataset, image size, split rule and the identity batch sampler (P × K);
+``augment``   train-time augmentation of the faces (geometric and photometric);
 ``matching``  the identity-matching layer (Sec. 4.1 and 4.3: ε, N, k, weights, sampling, solver);
 ``train``     method (``elim`` or ``baseline``), optimiser, learning-rate schedule, L_main warm-up,
               engine switches (accelerator, precision, wall-clock cap);
@@ -73,6 +74,7 @@ __all__ = [
     "METHOD_VARIANTS",
     "PRESETS",
     "Accelerator",
+    "AugmentConfig",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -196,11 +198,39 @@ class DataConfig:
     batch_identities: int = _setting(10, ge=1, integer=True)
     samples_per_identity: int = _setting(10, ge=1, integer=True)
     eval_batch_size: int = _setting(256, ge=1, integer=True)
-    augment: bool = True
     num_workers: int = _setting(0, ge=0, integer=True)
     # the face contract (elim.data.face_contract): warp every face onto the five-point
     # template measured on the training crops, in the cache and in predict
     align: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Train-time augmentation of the faces (:class:`elim.data.transforms.FaceAugment`).
+
+    Geometric, one batched affine warp per batch: a random square crop keeping a fraction
+    ``scale`` ∈ U(scale) of the face's area at a random position (the paper's 224 of 256 px
+    random crop keeps 0.77), a rotation of ±``rotate`` degrees, an extra shift of ±``translate``
+    of the side, a horizontal ``flip`` with probability 1/2. Photometric, on [0, 1] pixels: a
+    brightness offset ±``brightness``, a contrast factor 1 ± ``contrast`` about each face's mean,
+    a gamma exp(±``gamma``); a 3×3 Gaussian blur, a conversion to grey and a JPEG
+    re-compression (quality 40–95) each with its probability ``blur``, ``grey``, ``jpeg``.
+    Defaults are the paper's (random crop + flip); the presets add the rest. ``enabled: false``
+    trains on the faces as cached.
+    """
+
+    enabled: bool = True
+    scale: list[float] = field(default_factory=lambda: [0.77, 1.0],
+                               metadata=_limits(2, gt=0, le=1))
+    rotate: float = _setting(0.0, ge=0, le=45)
+    translate: float = _setting(0.0, ge=0, le=0.5)
+    flip: bool = True
+    brightness: float = _setting(0.0, ge=0, le=1)
+    contrast: float = _setting(0.0, ge=0, le=1)
+    gamma: float = _setting(0.0, ge=0, le=2)
+    blur: float = _setting(0.0, ge=0, le=1)
+    grey: float = _setting(0.0, ge=0, le=1)
+    jpeg: float = _setting(0.0, ge=0, le=1)
 
 
 @dataclass
@@ -292,6 +322,7 @@ class Config:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = _setting(0, ge=0, integer=True)
@@ -312,13 +343,16 @@ class Config:
         Config
             ``self``, unchanged.
         """
-        for section in ("model", "data", "train"):
+        for section in ("model", "data", "augment", "train"):
             _validate_fields(getattr(self, section), f"{source}: {section}.")
         _validate_fields(self, f"{source}: ", only=("seed",))
         devices = self.train.devices
         if devices != "auto" and not (isinstance(devices, int) and devices >= 1):
             raise ConfigError(f"{source}: train.devices must be an integer >= 1 or 'auto', "
                               f"got {devices!r}")
+        if self.augment.scale[0] > self.augment.scale[1]:
+            raise ConfigError(f"{source}: augment.scale must be [low, high] with low <= high, "
+                              f"got {self.augment.scale}")
         fr = self.data.fractions
         if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0:
             raise ConfigError(
@@ -377,6 +411,7 @@ def _check_list(name: str, value: Any, bounds: Bounds, length: int) -> None:
 _SECTIONS = {
     "model": ModelConfig,
     "data": DataConfig,
+    "augment": AugmentConfig,
     "matching": MatchingConfig,
     "train": TrainConfig,
 }
@@ -578,9 +613,11 @@ def config_from_run(run_config: dict[str, Any], source: str = "config.json") -> 
     core = {k: model.pop(k) for k in ("backbone", "feature_dim", "pretrained", "head_output")
             if k in model}
     values: dict[str, Any] = {"model": {**core, "options": model}}
-    for key in ("data", "matching", "train"):
+    for key in ("data", "augment", "matching", "train"):
         if key in run_config:
-            values[key] = run_config[key]
+            values[key] = dict(run_config[key])
+    if "augment" in values.get("data", {}):  # runs written before the augment section
+        values.setdefault("augment", {})["enabled"] = values["data"].pop("augment")
     if "seed" in run_config:
         values["seed"] = run_config["seed"]
     return config_from_dict(values, source=source)

@@ -49,7 +49,7 @@ def bench_step(
     from tqdm.auto import tqdm
 
     from elim.config import Config
-    from elim.data.transforms import augment
+    from elim.data.transforms import FaceAugment
     from elim.models import backbone_defaults, build_model
     from elim.training.module import ElimModule
 
@@ -66,6 +66,7 @@ def bench_step(
     from elim.models.preprocess import Preprocess
 
     pre = Preprocess(image_size, defaults["mean"], defaults["std"])
+    augment = FaceAugment.from_config(config.augment, pre.mean, pre.std)
     dev = torch.device(device)
     base_model = build_model(config.model.to_model_dict())
     modules, optims = {}, {}

@@ -339,8 +339,9 @@ def _fit(
         total = steps_per_epoch * config.train.epochs
         if config.train.max_steps:
             total = min(total, int(config.train.max_steps))
-        from elim.data.transforms import augment
+        from elim.data.transforms import FaceAugment
 
+        augment = FaceAugment.from_config(config.augment, preprocess.mean, preprocess.std)
         module = ElimModule(model, config, preprocess, augment=augment, total_steps=total)
         trainer.fit(module, datamodule=data,
                     ckpt_path=str(resume_from) if resume_from is not None else None)

@@ -63,11 +63,12 @@ class ElimModule(L.LightningModule):
     model
         The model (``features`` = f_φ, ``head`` = f_θ).
     config
-        The run's configuration (``train``, ``matching``, ``data.augment``, ``seed``).
+        The run's configuration (``train``, ``matching``, ``augment.enabled``, ``seed``).
     preprocess
         Maps uint8 NHWC batches to normalised float NCHW.
     augment
-        Optional ``augment(x, generator)`` for train batches (used when ``data.augment``).
+        Optional ``augment(x, generator)`` for train batches (used when ``augment.enabled``), e.g.
+        :class:`elim.data.transforms.FaceAugment`.
     total_steps
         Steps of the whole run: sizes the L_main warm-up and the cosine schedule.
     """
@@ -84,7 +85,7 @@ class ElimModule(L.LightningModule):
         self.model = model
         self.config = config
         self.preprocess = preprocess
-        self.augment = augment if config.data.augment else None
+        self.augment = augment if config.augment.enabled else None
         self.total_steps = max(1, int(total_steps))
         self.warmup_steps = round(config.train.warmup * self.total_steps)
         self.matching = None
