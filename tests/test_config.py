@@ -186,3 +186,27 @@ def test_a_file_that_changes_the_backbone_over_a_preset(tmp_path):
     f.write_text("model:\n  backbone: resnet18\n  options: {channels: [8]}\n")
     with pytest.raises(ConfigError, match=r"r18\.yaml: model: backbone 'resnet18' has no option"):
         load_config_file(f, base=preset_config("ck_plus"))
+
+
+def test_augment_section_is_validated_and_recorded():
+    from elim.config import config_from_dict, config_from_run
+    from elim.runs import run_config
+
+    config = config_from_dict({"augment": {"rotate": 10, "grey": 0.2}})
+    assert run_config(config)["augment"]["rotate"] == 10.0
+    back = config_from_run(run_config(config))
+    assert back.augment == config.augment
+    for bad, key in (({"rotate": 90}, "augment.rotate"), ({"grey": 1.5}, "augment.grey"),
+                     ({"scale": [0.9, 0.5]}, "augment.scale")):
+        with pytest.raises(ConfigError, match=key):
+            config_from_dict({"augment": bad})
+
+
+def test_runs_written_before_the_augment_section_still_load():
+    from elim.config import config_from_run
+    from elim.runs import run_config
+
+    old = run_config(Config())
+    del old["augment"]
+    old["data"]["augment"] = False
+    assert config_from_run(old).augment.enabled is False
