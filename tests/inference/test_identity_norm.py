@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import ot as pot
 import pandas as pd
@@ -10,7 +12,7 @@ import torch
 from torch import nn
 
 from elim.errors import CheckpointError, ElimError
-from elim.inference.identity_norm import IdentityNormaliser
+from elim.inference.identity_norm import GROUPINGS, IdentityNormaliser, person_keys
 from elim.matching import IdentityMatching, ReferenceBank
 
 
@@ -115,13 +117,24 @@ def test_predict_table_replaces_va_per_source_and_track():
                           "valence": 0.1, "arousal": 0.2,
                           **{f"f{i}": feats[:, i] for i in range(6)}})
     table.loc[5, [f"f{i}" for i in range(6)]] = np.nan  # a row without a face
-    out = norm.predict_table(table, by="face")
+    out = norm.predict_table(table, by="track")
     assert (out["valence_plain"] == 0.1).all() and (out["arousal_plain"] == 0.2).all()
     expect = norm.predict(feats[:5], np.array(["v0", "v0", "v1", "v1", "w0"]))
     np.testing.assert_allclose(out[["valence", "arousal"]].to_numpy()[:5], expect, atol=1e-6)
     assert out.loc[5, "valence"] == 0.1
     with pytest.raises(ElimError, match="no column"):
-        norm.predict_table(table.drop(columns="f0"), by="face")
+        norm.predict_table(table.drop(columns="f0"), by="track")
+
+
+def test_person_keys_of_every_grouping_and_of_a_column():
+    table = pd.DataFrame({"source": ["a/1.jpg", "a/2.jpg", "b/3.jpg", "v.mp4", "v.mp4"],
+                          "face": [0, 0, 0, 0, 1], "person": ["x", "y", "x", "y", "y"]})
+    same = {by: [len(set(person_keys(table, by)[list(rows)])) == 1 for rows in
+                 ((0, 1), (0, 2), (3, 4))] for by in (*GROUPINGS, "person")}
+    assert same == {"track": [False, False, False], "input": [False, False, True],
+                    "folder": [True, False, True], "person": [False, True, True]}
+    with pytest.raises(ElimError, match="no column 'who'"):
+        person_keys(table, "who")
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +173,60 @@ def test_a_run_without_a_bank_is_refused(trained_run, tmp_path):
     (copy / REFERENCE_BANK).unlink()
     with pytest.raises(CheckpointError, match="retrain"):
         IdentityNormaliser.from_run(copy)
+
+
+@pytest.fixture(scope="module")
+def people_folders(tmp_path_factory):
+    """Two folders (two people) of three face-sized noise images each."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("people")
+    rng = np.random.default_rng(3)
+    for person in ("ann", "bob"):
+        (root / person).mkdir()
+        for k in range(3):
+            cv2.imwrite(str(root / person / f"{k}.png"),
+                        rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    return root
+
+
+def test_predict_identity_norm_by_folder_changes_only_through_eqs_3_4(trained_run,
+                                                                      people_folders):
+    """`elim predict --identity-norm folder`: each folder is one person, normalised against
+    the run's bank; the plain predictions are kept beside; f_φ and f_θ are untouched."""
+    from elim.inference.pipeline import Job, Options, run_job
+
+    run_dir, _ = trained_run
+    inputs = [people_folders / "ann", people_folders / "bob"]
+    plain = run_job(Job(run_dir, inputs, Options(detector="none", features=True))).table
+    normed = run_job(Job(run_dir, inputs, Options(detector="none"),
+                         identity_norm="folder")).table
+    assert not any(c.startswith("f") and c[1:].isdigit() for c in normed.columns)
+    np.testing.assert_allclose(normed["valence_plain"], plain["valence"], atol=1e-6)
+    feats = plain[[c for c in plain.columns if c.startswith("f") and c[1:].isdigit()]]
+    people = np.array([str(p) for p in plain["source"].map(lambda s: Path(s).parent)])
+    expect = IdentityNormaliser.from_run(run_dir).predict(feats.to_numpy(), people)
+    np.testing.assert_allclose(normed[["valence", "arousal"]].to_numpy(), expect, atol=1e-6)
+    assert not np.allclose(expect, plain[["valence", "arousal"]].to_numpy(), atol=1e-3)
+
+
+def test_predict_identity_norm_refusals_are_one_line(trained_run, people_folders, tmp_path,
+                                                     capsys):
+    import shutil
+
+    from elim.cli import main
+    from elim.runs.layout import REFERENCE_BANK
+
+    run_dir, _ = trained_run
+    folder = str(people_folders / "ann")
+    assert main(["predict", folder, "-m", str(run_dir), "--no-detect", "--identity-norm",
+                 "track", "--smooth", "ema:0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "--smooth" in err and "Traceback" not in err
+    copy = tmp_path / "old-run"
+    shutil.copytree(run_dir, copy)
+    (copy / REFERENCE_BANK).unlink()
+    assert main(["predict", folder, "-m", str(copy), "--no-detect", "--identity-norm",
+                 "input"]) == 2
+    err = capsys.readouterr().err
+    assert "retrain" in err and "Traceback" not in err

@@ -9,6 +9,7 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     from elim.detection import DEFAULT_DETECTOR, DETECTORS
+    from elim.inference.identity_norm import GROUPINGS
 
     p = sub.add_parser(
         "predict",
@@ -37,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a video or webcam after N processed frames")
     p.add_argument("--smooth", metavar="SPEC", help="smooth videos per face track: ema:0.3 or savgol:9")
     p.add_argument("--features", action="store_true", help="add the feature vector z as columns f0..")
+    p.add_argument("--identity-norm", choices=list(GROUPINGS), metavar="BY",
+                   help="test-time identity normalisation (an extension, off by default): "
+                        "normalise each person's faces with Eqs. 3-4 against the run's "
+                        "reference bank; one person = a video's face track (track), all faces "
+                        "of one input (input) or of one folder (folder). The plain predictions "
+                        "go to valence_plain/arousal_plain")
     p.add_argument("--video-out", metavar="OUT.mp4", help="write annotated video(s) (box, V/A, V–A disc)")
     p.add_argument("--plot", metavar="DIR", help="write a V/A time-series PNG per video into DIR")
     p.add_argument("--margin", type=float, metavar="M", help="crop margin around the detected box (default: the run's preprocess.margin)")
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         recursive=args.recursive, out=args.out, detector_weights=args.detector_weights,
         detect_size=args.detect_size, margin=args.margin, grayscale=args.grayscale,
-        device=args.device, threads=args.threads,
+        device=args.device, threads=args.threads, identity_norm=args.identity_norm,
     )
     report = run_job(job, on_error=lambda message: print(f"elim predict: {message}", file=sys.stderr))
     if args.out is not None:

@@ -22,6 +22,7 @@ the head, the matching settings and the bank of a run directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -34,10 +35,34 @@ from elim.matching import IdentityMatching, ReferenceBank
 from elim.runs import CONFIG, load_run
 from elim.runs.layout import REFERENCE_BANK
 
-__all__ = ["IdentityNormaliser"]
+__all__ = ["GROUPINGS", "Grouping", "IdentityNormaliser", "person_keys"]
 
 #: Columns a prediction table gets when its valence/arousal are replaced.
 PLAIN_COLUMNS = ("valence_plain", "arousal_plain")
+
+#: Who is one person in a prediction table (``elim predict --identity-norm``): a video's face
+#: ``track`` (its ``source`` and ``face``), every face of one ``input`` (a photo or a video of
+#: one person), every face under one ``folder`` (a folder of one person's photos).
+Grouping = Literal["track", "input", "folder"]
+GROUPINGS: tuple[str, ...] = get_args(Grouping)
+
+
+def person_keys(table: pd.DataFrame, by: str) -> np.ndarray:
+    """One key per row of an ``elim predict`` table: equal keys are one person.
+
+    ``by`` is a :data:`Grouping` or the name of a column of the table that names the person
+    (across inputs)."""
+    if by not in GROUPINGS:
+        if by not in table.columns:
+            raise ElimError(f"the table has no column {by!r} to group people by; use one of "
+                            f"{', '.join(GROUPINGS)} or a column of the table")
+        return table[by].astype(str).to_numpy()
+    source = table["source"].astype(str)
+    if by == "track":
+        return (source + "\x1f" + table["face"].astype(str)).to_numpy()
+    if by == "input":
+        return source.to_numpy()
+    return np.array([str(Path(s).parent) for s in source], dtype=object)
 
 
 class IdentityNormaliser:
@@ -107,7 +132,7 @@ class IdentityNormaliser:
     @torch.no_grad()
     def _apply(self, features: np.ndarray, groups: np.ndarray, reduce) -> np.ndarray:
         """``reduce(Ẑ (G, R, m, d)) → (G, m, c)`` for every person's faces, back in row order."""
-        z = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        z = torch.as_tensor(np.array(features, dtype=np.float32))  # a copy: inputs may be read-only
         keys = np.asarray(groups)
         if z.dim() != 2 or len(keys) != len(z):
             raise ElimError(f"features must be (N, d) aligned with groups; got {tuple(z.shape)} "
@@ -144,25 +169,23 @@ class IdentityNormaliser:
                 out[mine] = values[g, :len(mine)]
         return out
 
-    def predict_table(self, table: pd.DataFrame, by: str) -> pd.DataFrame:
+    def predict_table(self, table: pd.DataFrame, by: str = "track") -> pd.DataFrame:
         """A copy of an ``elim predict`` table (with feature columns ``f0…``) whose valence and
-        arousal are identity-normalised per (``source``, ``by``) group — ``by="face"`` for the
-        tracks of videos, or a column naming the person; the plain predictions move to
-        ``valence_plain`` / ``arousal_plain``. Rows without features (no face) are left as
-        they are."""
+        arousal are identity-normalised per person — ``by`` a :data:`Grouping` (``"track"``:
+        the face tracks of videos) or a column naming the person (:func:`person_keys`); the
+        plain predictions move to ``valence_plain`` / ``arousal_plain``. Rows without features
+        (no face, errors) are left as they are."""
         d = self.bank.features.shape[2]
         cols = [f"f{i}" for i in range(d)]
-        missing = [c for c in (by, *cols[:1], cols[-1]) if c not in table.columns]
+        missing = [c for c in (*cols[:1], cols[-1]) if c not in table.columns]
         if missing:
             raise ElimError(f"the table has no column {', '.join(missing)}; predict with "
-                            f"features (return_features=True / --features) and name the group "
-                            f"column")
+                            f"features (return_features=True / --features) first")
+        groups = person_keys(table, by)
         out = table.copy()
         feats = out[cols].to_numpy(np.float64)
         ok = np.isfinite(feats).all(axis=1)
         out[PLAIN_COLUMNS[0]], out[PLAIN_COLUMNS[1]] = out["valence"], out["arousal"]
-        source = out["source"].astype(str) if "source" in out.columns else ""
-        groups = (source + "\x1f" + out[by].astype(str)).to_numpy()
         if ok.any():
             va = self.predict(feats[ok], groups[ok])
             out.loc[ok, "valence"], out.loc[ok, "arousal"] = va[:, 0], va[:, 1]

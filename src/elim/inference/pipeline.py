@@ -21,6 +21,7 @@ from elim.data.io import DEFAULT_FPS, VideoReader
 from elim.detection import DEFAULT_DETECTOR, Detector
 from elim.errors import DataError, ElimError
 from elim.inference.annotate import LazyWriter, plot_timeseries, video_codec, write_annotated_video
+from elim.inference.identity_norm import GROUPINGS, IdentityNormaliser
 from elim.inference.inputs import Input, collect_inputs
 from elim.inference.predictor import ElimPredictor, load
 from elim.inference.rows import error_row
@@ -76,6 +77,9 @@ class Job:
     grayscale: bool | None = None
     device: str = "cpu"
     threads: int = 0  # torch threads; 0: elim.inference.threads.plan_threads decides
+    #: test-time identity normalisation (elim.inference.identity_norm; off by default): who is
+    #: one person — "track", "input" or "folder" (identity_norm.GROUPINGS)
+    identity_norm: str | None = None
 
 
 @dataclass
@@ -134,6 +138,24 @@ def check_options(options: Options) -> None:
         video_codec(options.video_out)
 
 
+def check_identity_norm(job: Job) -> None:
+    """ElimError for an ``identity_norm`` grouping that is unknown or combined with outputs
+    drawn from the plain predictions while the frames stream (smoothing, annotated videos,
+    plots)."""
+    if job.identity_norm is None:
+        return
+    if job.identity_norm not in GROUPINGS:
+        raise ElimError(f"identity_norm (--identity-norm) must be one of {', '.join(GROUPINGS)}, "
+                        f"got {job.identity_norm!r}")
+    clash = [flag for flag, value in (("--smooth", job.options.smoothing),
+                                      ("--video-out", job.options.video_out),
+                                      ("--plot", job.options.plot_dir)) if value]
+    if clash:
+        raise ElimError(f"--identity-norm changes the predictions after all frames are seen; "
+                        f"{', '.join(clash)} would show the plain ones: run without "
+                        f"{' and '.join(clash)}, or without --identity-norm")
+
+
 def _check_positive(name: str, value: int) -> None:
     if value < 1:
         raise ElimError(f"{name} (--{name.replace('_', '-')}) must be >= 1, got {value}")
@@ -178,6 +200,7 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
     """
     fmt = table_format(None if job.out is None else str(job.out))
     check_options(job.options)
+    check_identity_norm(job)
     _check_positive("detect_size", job.detect_size)
     if job.threads < 0:
         raise ElimError(f"threads (--threads) must be >= 0, got {job.threads}")
@@ -188,9 +211,18 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
         raise ElimError("nothing to predict: give image/video/folder INPUTs or --webcam N")
     plan = apply_threads(plan_threads(job.threads))
     predictor = load(job.run_dir, device=job.device, margin=job.margin, grayscale=job.grayscale)
+    normaliser = (None if job.identity_norm is None
+                  else IdentityNormaliser.from_run(job.run_dir, device=job.device))
     detector = choose_detector(predictor, job.options.detector, job.detector_weights,
                                job.detect_size, plan.detector)
-    table, outcomes = run_inputs(predictor, inputs, replace(job.options, detector=detector), on_error)
+    options = replace(job.options, detector=detector,
+                      features=job.options.features or normaliser is not None)
+    table, outcomes = run_inputs(predictor, inputs, options, on_error)
+    if normaliser is not None:
+        table = normaliser.predict_table(table, job.identity_norm)
+        if not job.options.features:
+            table = table.drop(columns=[c for c in table.columns
+                                        if c[:1] == "f" and c[1:].isdigit()])
     if fmt is not None:
         write_table(table, job.out, fmt)
     return Report(table, outcomes, job.out, plan, predictor.face_crop.contract.to_dict())
