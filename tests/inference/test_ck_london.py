@@ -6,17 +6,21 @@ import pandas as pd
 import pytest
 from inference_support import CK_PLUS, LONDON
 
-# One deterministic training run (seed 0). Predict replays the run's face contract, no flags.
-# Measured with the contract (2026-12-01): this setting gave 11 of 12 people (50 epochs: 11, 11,
-# 11 for seeds 0-2; README's `elim train ... --preset ck_plus`, 70/15/15 split: 12, 12, 12).
-# Before the contract, predict's default margin 0.25 in colour gave 5, 3, 6 for those three
-# README runs; the hint `--margin 0 --grayscale` 12, 10, 11. CK+ (posed, grey, 48 px) to London
-# photos is a large domain gap: the count varies with the training run.
-EPOCHS = 25
+# The default recipe, exactly as README's `elim train --dataset csv --root …/ck_plus_48/labels.csv
+# --preset ck_plus` runs it (its 70/15/15 identity split, 60 epochs), for three seeds; predict
+# replays the run's face contract, no flags. Measured per seed in the closing note of issue 12.
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def ck_cache(tmp_path_factory):
+    """One face cache of CK+48 for the three runs."""
+    return tmp_path_factory.mktemp("ck-cache")
 
 
 @pytest.mark.data
-def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, london_photos):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, ck_cache, london_photos, seed):
     if not (CK_PLUS / "labels.csv").is_file():
         pytest.skip(f"{CK_PLUS} is absent")
     from elim.config import apply_overrides, preset_config
@@ -24,12 +28,10 @@ def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, london_photos):
     from elim.training import fit
 
     config = apply_overrides(preset_config("ck_plus"), {
-        "data.root": str(CK_PLUS),
-        "data.cache_dir": str(tmp_path / "cache"),
-        "data.fractions": [0.9, 0.1, 0.0],
-        "train.epochs": EPOCHS,
+        "data.root": str(CK_PLUS / "labels.csv"),
+        "data.cache_dir": str(ck_cache),
         "train.progress": False,
-        "seed": 0,
+        "seed": seed,
     })
     result = fit(config, tmp_path / "run", checkpoints=False, quiet=True)
     # CK+48 faces are tight grey crops used whole: the run records that (colour measured from
@@ -45,5 +47,6 @@ def test_smiles_get_higher_valence_than_neutral_faces(tmp_path, london_photos):
     merged = labels.merge(table[["source", "valence"]], on="source")
     wide = merged.pivot(index="identity", columns="expression", values="valence")
     wins = int((wide["smiling"] > wide["neutral"]).sum())
+    print(f"seed {seed}: smiling > neutral for {wins}/12 people")  # shown by pytest -rP
     assert len(wide) == 12
-    assert wins >= 11, f"smiling > neutral valence for {wins}/12 people:\n{wide}"
+    assert wins >= 11, f"seed {seed}: smiling > neutral valence for {wins}/12 people:\n{wide}"
