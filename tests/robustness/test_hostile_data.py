@@ -226,13 +226,18 @@ def _shard_bytes(cache_dir: Path, k: int) -> bytes:
     return (cache_dir / f"shard_{k:05d}.npy").read_bytes()
 
 
-def test_a_same_size_corrupted_shard_is_detected_and_rebuilt(tmp_path, hostile):
-    root = tmp_path / "ds"
+def _six_faces(root, hostile):
+    """A CSV dataset of six distinct PNG faces of three people in ``root``."""
     rows = []
     for i in range(6):
         hostile.write_png(root / f"{i}.png", i)
         rows.append(f"{i}.png,p{i % 3},0.1,0.2")
     (root / "labels.csv").write_text("path,identity,valence,arousal\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_a_same_size_corrupted_shard_is_detected_and_rebuilt(tmp_path, hostile):
+    root = _six_faces(tmp_path / "ds", hostile)
     rr = read_dataset("csv", root)
     out = tmp_path / "c"
     good = np.asarray(build_cache(rr, out, 16, progress=False, shard_size=4).images)
@@ -250,12 +255,7 @@ def test_a_same_size_corrupted_shard_is_detected_and_rebuilt(tmp_path, hostile):
 
 def test_a_full_disk_during_prepare_is_one_line_and_the_build_resumes(tmp_path, monkeypatch,
                                                                        capsys, hostile):
-    root = tmp_path / "ds"
-    rows = []
-    for i in range(6):
-        hostile.write_png(root / f"{i}.png", i)
-        rows.append(f"{i}.png,p{i % 3},0.1,0.2")
-    (root / "labels.csv").write_text("path,identity,valence,arousal\n" + "\n".join(rows) + "\n")
+    root = _six_faces(tmp_path / "ds", hostile)
     monkeypatch.setattr(cache_mod, "default_shard_size", lambda size: 2)
     real_write = cache_mod.atomic_write_bytes
     written: list[str] = []
