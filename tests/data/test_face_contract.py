@@ -99,7 +99,7 @@ def test_the_contract_round_trips_and_refuses_what_it_cannot_replay():
     assert (boxed.mode, boxed.margin, boxed.align, boxed.colour) == ("box", 0.3, False, "gray")
     assert contract.with_overrides(grayscale=False).colour == "rgb"
     with pytest.raises(ElimError, match="needs a template"):
-        FaceContract(48, mode="template")
+        FaceContract(48, 0.0, mode="template")
     with pytest.raises(ElimError, match="margin must be >= 0"):
         FaceContract(48, -0.1)
     with pytest.raises(CheckpointError, match="runs/x: .*malformed preprocess.face"):

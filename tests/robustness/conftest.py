@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from child_support import popen_taking_ctrl_c
 
 
 def write_png(path: Path, seed: int = 0, size: int = 24) -> Path:
@@ -89,8 +90,8 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def start_elim(args: list[str], env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """``python -m elim.cli ARGS`` as a child process (text mode)."""
-    return subprocess.Popen([sys.executable, "-m", "elim.cli", *args], env=env or cli_env(),
-                            text=True, **popen)
+    return popen_taking_ctrl_c([sys.executable, "-m", "elim.cli", *args], env=env or cli_env(),
+                               text=True, **popen)
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from child_support import popen_taking_ctrl_c
+
 from elim.cli import build_parser, main
 from elim.serve.server import exposure_warning
 
@@ -55,7 +57,7 @@ def test_elim_serve_runs_answers_and_stops_on_ctrl_c(run_dir, face_png):
     from elim.serve.client import Client
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
+    proc = popen_taking_ctrl_c(
         [sys.executable, "-m", "elim.cli", "serve", "--model", str(run_dir), "--port", "0"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
     )

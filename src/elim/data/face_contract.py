@@ -422,7 +422,7 @@ class FaceContract:
     """
 
     image_size: int
-    margin: float = 0.0
+    margin: float  # no default here: training's is elim.config.DEFAULT_MARGIN, given by the callers
     colour: Colour = "rgb"
     mode: Mode = "box"
     align: bool = False
@@ -466,7 +466,7 @@ class FaceContract:
         try:
             template = values.get("template")
             return cls(
-                int(values["image_size"]), float(values.get("margin", 0.0)),
+                int(values["image_size"]), float(values["margin"]),
                 values.get("colour", "rgb"), values.get("mode", "box"),
                 bool(values.get("align", False)),
                 None if template is None else FaceTemplate.from_dict(template),
