@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from elim.deps import yaml
 
 TINY_YAML = Path(__file__).with_name("tiny.yaml")
 _TINY: dict[str, Any] = yaml.safe_load(TINY_YAML.read_text())

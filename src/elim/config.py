@@ -538,7 +538,7 @@ def config_from_dict(
 
 def load_config_file(path: str | Path, base: Config | None = None) -> Config:
     """Read a YAML (or JSON) preset and overlay it on ``base`` (defaults when ``None``)."""
-    import yaml
+    from elim.deps import yaml
 
     path = Path(path)
     try:

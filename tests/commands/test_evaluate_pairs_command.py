@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from elim.cli import main
+from elim.deps import cv2
 
 
 @pytest.fixture(scope="module")

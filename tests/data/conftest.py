@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
+from elim.deps import cv2
 
 
 def face_image(seed: int, width: int = 40, height: int = 32) -> np.ndarray:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from elim.data.io import is_image_file, is_video, read_image, read_video_frames
+from elim.deps import cv2
 from elim.errors import DataError
 
 
@@ -29,7 +29,7 @@ def test_grayscale_becomes_three_channels(tmp_path):
 
 def test_gif_and_palette_images_are_decoded_with_pillow(tmp_path, helpers):
     """OpenCV cannot decode GIF: read_image falls back to Pillow (first frame, RGB)."""
-    from PIL import Image
+    from elim.deps import Image
 
     rgb = np.zeros((10, 12, 3), np.uint8)
     rgb[:, :6] = (255, 0, 0)
@@ -45,7 +45,7 @@ def test_gif_and_palette_images_are_decoded_with_pillow(tmp_path, helpers):
 
 
 def test_images_are_recognised_by_suffix_or_content(tmp_path, helpers):
-    from PIL import Image
+    from elim.deps import Image
 
     image = helpers.face_image(0, 16, 16)
     Image.fromarray(image).save(tmp_path / "subject01.happy", format="GIF")

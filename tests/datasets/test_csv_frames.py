@@ -15,7 +15,7 @@ CK_PLUS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ck_plus_48"
 
 
 def _png(path: Path) -> str:
-    import cv2
+    from elim.deps import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.full((6, 6, 3), 90, np.uint8))

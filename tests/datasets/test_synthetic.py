@@ -7,8 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import Ridge
-from sklearn.metrics import r2_score
 
 from elim.data.io import read_image
 from elim.datasets import get_reader, read_dataset
@@ -20,6 +18,7 @@ from elim.datasets.synthetic import (
     render_identity,
     write_synthetic,
 )
+from elim.deps import Ridge, r2_score
 from elim.errors import DataError
 
 SMALL = {"n_identities": 3, "clips_per_identity": 2, "frames_per_clip": 5, "image_size": 32}

@@ -16,8 +16,9 @@ from elim.benchmarks.predict import make_random_run
 def _restore_threads():
     """`elim predict` and `elim bench predict` set torch's and OpenCV's thread counts for the
     process (elim.inference.threads); put them back after each test."""
-    import cv2
     import torch
+
+    from elim.deps import cv2
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     yield

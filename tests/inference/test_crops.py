@@ -45,7 +45,7 @@ def test_the_run_margin_is_replayed(noise_image):
 
 
 def test_grayscale_runs_crop_gray_on_three_channels(noise_image):
-    import cv2
+    from elim.deps import cv2
 
     image = noise_image()
     pre = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "margin": 0.2, "grayscale": True}
@@ -165,9 +165,8 @@ def test_a_trained_run_records_its_contract_and_predict_replays_it(tiny_config, 
     """fit measures the contract on the training faces (synthetic: drawn faces filling the
     image, no boxes, in colour) and writes it to config.json; load() replays it as is, and
     `elim predict --json -o` reports it."""
-    import cv2
-
     from elim.cli import main
+    from elim.deps import cv2
     from elim.training import fit
 
     result = fit(tiny_config(), tmp_path / "run", checkpoints=False, quiet=True)

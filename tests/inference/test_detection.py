@@ -44,7 +44,7 @@ def mtcnn_faces(mtcnn, london_images):
 
 
 def _rotate(image: np.ndarray, degrees: float) -> np.ndarray:
-    import cv2
+    from elim.deps import cv2
 
     h, w = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
@@ -106,7 +106,7 @@ def test_both_detectors_give_landmarks_in_the_same_order(yunet, mtcnn_faces, lon
 
 def test_boxes_are_in_source_pixels(yunet, mtcnn, london_images):
     """The same picture at two resolutions gives boxes that differ by the scale factor."""
-    import cv2
+    from elim.deps import cv2
 
     small = cv2.resize(london_images[0], (600, 600), interpolation=cv2.INTER_AREA)
     large = cv2.resize(small, (1200, 1200), interpolation=cv2.INTER_NEAREST)
@@ -116,7 +116,7 @@ def test_boxes_are_in_source_pixels(yunet, mtcnn, london_images):
 
 
 def test_yunet_takes_any_image_size(yunet, london_images):
-    import cv2
+    from elim.deps import cv2
 
     odd = cv2.resize(london_images[2], (333, 517), interpolation=cv2.INTER_AREA)  # not ×32
     (face,) = yunet.detect(odd)
@@ -124,7 +124,7 @@ def test_yunet_takes_any_image_size(yunet, london_images):
 
 
 def test_batch_keeps_order_across_sizes(yunet, mtcnn, london_images):
-    import cv2
+    from elim.deps import cv2
 
     blank = np.full((240, 320, 3), 127, np.uint8)
     face = cv2.resize(london_images[1], (400, 400), interpolation=cv2.INTER_AREA)

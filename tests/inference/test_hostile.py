@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ import torch
 
 from elim.benchmarks.predict import make_random_run, synthetic_face
 from elim.cli import main
+from elim.deps import cv2
 from elim.errors import ElimError
 
 
@@ -158,7 +158,7 @@ def test_non_finite_predictions_are_errors(run_dir, noise_image):
 
 def test_extension_less_gif_faces(run_dir, tmp_path, capsys):
     """A classic face set: GIF data named subject01.happy, no image suffix."""
-    from PIL import Image
+    from elim.deps import Image
 
     folder = tmp_path / "yalefaces"
     folder.mkdir()

@@ -178,7 +178,7 @@ def test_a_run_without_a_bank_is_refused(trained_run, tmp_path):
 @pytest.fixture(scope="module")
 def people_folders(tmp_path_factory):
     """Two folders (two people) of three face-sized noise images each."""
-    import cv2
+    from elim.deps import cv2
 
     root = tmp_path_factory.mktemp("people")
     rng = np.random.default_rng(3)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from inference_support import FixedDetector
 
+from elim.deps import cv2
 from elim.inference.inputs import Input
 from elim.inference.pipeline import Options, output_path, run_inputs
 

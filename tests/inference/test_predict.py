@@ -39,10 +39,8 @@ def test_load_reads_preprocessing(predictor, run_dir):
 
 
 def test_numpy_pil_and_path_inputs_agree(predictor, london_photos, tmp_path):
-    import cv2
-    from PIL import Image
-
     from elim.data.io import read_image
+    from elim.deps import Image, cv2
 
     path = tmp_path / "face.png"  # a smaller copy keeps detection quick
     small = cv2.resize(read_image(london_photos[0]), (400, 400), interpolation=cv2.INTER_AREA)
@@ -119,8 +117,7 @@ def test_features_are_what_the_head_sees(predictor, noise_image):
 
 
 def test_grayscale_runs_feed_gray_crops(run_dir, noise_image):
-    import cv2
-
+    from elim.deps import cv2
     from elim.runs import load_run
 
     model, config = load_run(run_dir)

@@ -113,9 +113,8 @@ def test_an_abandoned_video_stream_stops_its_threads(predictor, tmp_path):
 def test_webcam_frames_are_dropped_not_queued(predictor, monkeypatch):
     """A camera faster than the pipeline: frames are dropped (counted), never queued up; every
     decoded frame is either processed or dropped, in increasing order."""
-    import cv2
-
     import elim.data.io as io_mod
+    from elim.deps import cv2
 
     class FastCamera:
         def __init__(self, index):

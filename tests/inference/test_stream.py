@@ -71,7 +71,7 @@ def test_collect_inputs(tmp_path, small_video):
 def test_folders_find_images_by_content_and_follow_file_links(tmp_path):
     """GIF data without an image suffix, upper-case suffixes, links to files inside and outside
     the folder (followed), a dangling link (an error input), linked folders (not entered)."""
-    from PIL import Image
+    from elim.deps import Image
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()

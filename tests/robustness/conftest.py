@@ -13,10 +13,11 @@ import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 from child_support import popen_taking_ctrl_c
+
+from elim.deps import cv2
 
 
 def write_png(path: Path, seed: int = 0, size: int = 24) -> Path:

@@ -11,10 +11,10 @@ import subprocess
 
 import numpy as np
 import pytest
-import yaml
 
 from elim.cli import main
 from elim.data.cache import FaceCache
+from elim.deps import yaml
 from elim.errors import DataError
 from elim.runs import LOCK, lock_holder, resume_checkpoint_path
 from elim.training import fit

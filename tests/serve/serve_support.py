@@ -21,9 +21,8 @@ BROWSER_INSTALL = "apt-get install -y chromium chromium-driver (.ci/run does it 
 def face_photo() -> np.ndarray:
     """A face photo, 480×480 RGB: the first London-set photo (a real face), or a drawn
     synthetic face where ../shared/data is absent."""
-    import cv2
-
     from elim.data.io import read_image
+    from elim.deps import cv2
 
     photos = london_photos(limit=1)
     if not photos:
@@ -33,7 +32,7 @@ def face_photo() -> np.ndarray:
 
 def encode(image: np.ndarray, ext: str = ".png") -> bytes:
     """RGB array → encoded image bytes (.png, .jpg, .bmp, …)."""
-    import cv2
+    from elim.deps import cv2
 
     ok, data = cv2.imencode(ext, np.ascontiguousarray(image[:, :, ::-1]))
     assert ok
@@ -53,7 +52,7 @@ def png_header(width: int, height: int) -> bytes:
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
     """A YUV4MPEG2 (4:2:0) file of RGB frames (even sizes): Chromium's fake camera input."""
-    import cv2
+    from elim.deps import cv2
 
     h, w = frames[0].shape[:2]
     with open(path, "wb") as out:

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
 from elim.cli import main
 from elim.data.splits import groups_of
+from elim.deps import yaml
 from elim.errors import ElimError
 from elim.runs import fingerprint, read_json
 from elim.training import cv as cv_module

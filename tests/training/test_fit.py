@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
 from elim.cli import main
 from elim.config import preprocess_for
 from elim.data.splits import make_splits
+from elim.deps import yaml
 from elim.evaluation import evaluate_run, infer
 from elim.runs import read_json
 from elim.training import fit

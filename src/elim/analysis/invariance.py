@@ -93,11 +93,15 @@ def identity_probe(
     cannot give the identity away; identities with fewer than two groups are dropped (they could
     never be seen in training and tested at once). At least two identities must remain.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
+
+    from elim.deps import (
+        LogisticRegression,
+        StandardScaler,
+        StratifiedGroupKFold,
+        StratifiedKFold,
+        make_pipeline,
+    )
 
     x = np.asarray(features, dtype=np.float64)
     ids = np.asarray(identity).astype(str)

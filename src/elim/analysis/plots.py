@@ -94,8 +94,9 @@ def tsne(
 ) -> Path:
     """Fig. 4: t-SNE of features, coloured by identity (top row) and by arousal (bottom row),
     one column per model (e.g. baseline and ELIM side by side)."""
-    from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
+
+    from elim.deps import TSNE
 
     plt = _plt()
     ids = np.asarray(identity).astype(str)

@@ -53,7 +53,7 @@ def make_face_video(
 ) -> Path:
     """Write an MJPG video: frame t shows ``faces[t % len(faces)]`` scaled to the frame height,
     centred and shifted by up to ``shift`` pixels along a small ellipse (a slowly moving head)."""
-    import cv2
+    from elim.deps import cv2
 
     width, height = size
     scaled = []
@@ -174,8 +174,7 @@ def measure_photos(predictor, photos: Sequence[Path], detector: str, batch_size:
                    threads: int = 1) -> dict:
     """Photos per second of :meth:`ElimPredictor.predict` over ``photos`` (files: decoding,
     detection, crops and the model), and how many gave exactly one face."""
-    from PIL import Image
-
+    from elim.deps import Image
     from elim.inference.pipeline import choose_detector
 
     det = choose_detector(predictor, detector, threads=threads)
@@ -199,7 +198,7 @@ def measure_photos(predictor, photos: Sequence[Path], detector: str, batch_size:
 def photo_folder(folder: Path, n: int = 24) -> list[Path]:
     """The London photos (1350×1350 JPEG), else ``n`` drawn faces written as 1350×1350 JPEGs
     into ``folder``."""
-    import cv2
+    from elim.deps import cv2
 
     photos = london_photos()
     if photos:
@@ -215,9 +214,9 @@ def photo_folder(folder: Path, n: int = 24) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
     import torch
 
+    from elim.deps import cv2
     from elim.inference.predictor import load
     from elim.inference.threads import apply_threads, plan_threads
 

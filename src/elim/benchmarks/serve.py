@@ -30,7 +30,7 @@ def bench_photos(folder: Path, count: int) -> tuple[list[Path], str]:
     photos = london_photos()
     if photos:
         return [photos[i % len(photos)] for i in range(count)], "london_faces JPEGs"
-    import cv2
+    from elim.deps import cv2
 
     folder.mkdir(parents=True, exist_ok=True)
     out = []

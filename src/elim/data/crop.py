@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from elim.config import DEFAULT_MARGIN
 from elim.data.io import to_rgb3
+from elim.deps import cv2
 
 Box = tuple[float, float, float, float]
 

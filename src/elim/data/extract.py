@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -26,6 +25,7 @@ from elim.data.crop import MIN_FACE_PIXELS, crop_face, face_side
 from elim.data.face_contract import Aligner
 from elim.data.io import ImageTooLargeError, VideoReader, is_video, read_image
 from elim.data.records import BOX_COLUMNS, SkipReport
+from elim.deps import cv2
 from elim.errors import DataError
 
 

@@ -50,10 +50,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
-import cv2
 import numpy as np
 
 from elim.data.crop import crop_face, crop_square, square_box
+from elim.deps import cv2
 from elim.errors import CheckpointError, DataError, ElimError
 
 __all__ = [

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from elim.deps import cv2
 from elim.errors import DataError
 
 #: Largest image (in pixels) decoded by default: 40 Mpx, about 120 MB as RGB uint8.
@@ -80,7 +80,7 @@ def _check_file(path: Path) -> None:
 
 def _header_size(path: Path) -> tuple[int, str] | None:
     """(pixel count, "W×H") read from the file header without decoding, or None if unknown."""
-    from PIL import Image, UnidentifiedImageError
+    from elim.deps import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
@@ -121,7 +121,7 @@ def _pillow_rgb(data: np.ndarray) -> np.ndarray | None:
     """The first frame of an image OpenCV cannot decode (GIF), as RGB, with Pillow; or None."""
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from elim.deps import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():

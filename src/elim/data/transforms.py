@@ -154,8 +154,9 @@ class FaceAugment:
     def _jpeg(self, p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """JPEG re-compression of the faces drawn (``u[:, 12] < jpeg``), each at a quality from
         ``u[:, 13]``; OpenCV encode/decode of uint8 images on the CPU."""
-        import cv2
         import numpy as np
+
+        from elim.deps import cv2
 
         chosen = torch.nonzero(u[:, 12] < self.jpeg).flatten().tolist()
         if not chosen or p.shape[1] not in (1, 3):

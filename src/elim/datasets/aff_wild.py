@@ -32,7 +32,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -47,6 +46,7 @@ from elim.datasets.files import (
     read_label_bytes,
     read_numeric_lines,
 )
+from elim.deps import cv2
 from elim.errors import DataError
 
 BOX_DIR_NAMES = ("bboxes", "bboxs")

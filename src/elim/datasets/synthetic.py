@@ -59,7 +59,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -74,6 +73,7 @@ from elim.datasets.synthetic_draw import (
     sample_appearance,
     toward_canonical,
 )
+from elim.deps import cv2
 from elim.errors import DataError
 
 LABELS_FILE = "labels.csv"

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import cv2
 import numpy as np
+
+from elim.deps import cv2
 
 # Centre of the head on the canvas (fractions); poses rotate about this point.
 HEAD_CENTRE = (0.5, 0.46)

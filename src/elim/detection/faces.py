@@ -84,7 +84,7 @@ def downscale(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, floa
     remaining factor < 2 — as smooth as one area resize and about 10× faster for a 1350-px
     photo shrunk to 640 px.
     """
-    import cv2
+    from elim.deps import cv2
 
     h, w = image.shape[:2]
     longest = max(h, w)

@@ -27,7 +27,7 @@ def video_codec(path: str | Path) -> str:
 
 def open_writer(path: str | Path, fps: float, size: tuple[int, int]):
     """``cv2.VideoWriter`` for ``path`` (codec from the extension: mp4v or MJPG)."""
-    import cv2
+    from elim.deps import cv2
 
     path = Path(path)
     codec = video_codec(path)
@@ -64,7 +64,7 @@ def _colour(face) -> tuple[int, int, int]:
 
 def draw_predictions(bgr: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
     """Draw each face's box and V/A values, and a V–A disc (top right) with the current points."""
-    import cv2
+    from elim.deps import cv2
 
     h, w = bgr.shape[:2]
     ok = rows[rows["status"] == "ok"]
@@ -101,7 +101,7 @@ def write_annotated_video(
     ``frame_numbers``: the table's frame index of each frame in order (for recordings whose own
     numbering restarts at 0); default: each frame's own index.
     """
-    import cv2
+    from elim.deps import cv2
 
     by_frame = {int(k): g for k, g in table.dropna(subset=["frame"]).groupby("frame")}
     empty = table.iloc[:0]

@@ -84,7 +84,7 @@ def as_inputs(images: ImageInput | Iterable[ImageInput]) -> list:
 
 def _is_pil(item: Any) -> bool:
     try:
-        from PIL import Image
+        from elim.deps import Image
     except ImportError:  # pragma: no cover
         return False
     return isinstance(item, Image.Image)

@@ -47,8 +47,9 @@ def plan_threads(torch_threads: int = 0, cpus: int | None = None) -> ThreadPlan:
 
 def apply_threads(plan: ThreadPlan) -> ThreadPlan:
     """Set torch's and OpenCV's thread counts (process-wide) to the plan; returns it."""
-    import cv2
     import torch
+
+    from elim.deps import cv2
 
     torch.set_num_threads(plan.torch)
     cv2.setNumThreads(plan.opencv)

@@ -153,7 +153,7 @@ def collect_video_rows(
 
 
 def _record(record: Any, frames: list[Frame]) -> None:
-    import cv2
+    from elim.deps import cv2
 
     for frame in frames:
         record.write(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))

@@ -95,7 +95,7 @@ def make_upload(data: bytes, filename: str | None) -> Upload:
 def check_image(upload: Upload, max_pixels: int) -> tuple[int, int]:
     """(width, height) from the image header, before decoding; RequestError 413 beyond
     ``max_pixels`` (a decompression bomb included), 422 when the header is unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    from elim.deps import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
@@ -118,7 +118,7 @@ def check_image(upload: Upload, max_pixels: int) -> tuple[int, int]:
 def decode_image(upload: Upload, max_pixels: int) -> np.ndarray:
     """H×W×3 uint8 RGB of an image upload (checked by :func:`check_image` first);
     RequestError 413 / 422."""
-    import cv2
+    from elim.deps import cv2
 
     check_image(upload, max_pixels)
     bgr = cv2.imdecode(np.frombuffer(upload.data, np.uint8), cv2.IMREAD_COLOR)
