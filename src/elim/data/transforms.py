@@ -89,9 +89,10 @@ class FaceAugment:
                     ) -> FaceAugment:
         """The augmentation of ``config`` (an :class:`elim.config.AugmentConfig`) for batches
         normalised with ``mean`` / ``std``."""
-        return cls(config.scale, config.rotate, config.translate, config.flip,
-                   config.brightness, config.contrast, config.gamma, config.blur, config.grey,
-                   config.jpeg, mean=mean, std=std)
+        from dataclasses import asdict
+
+        settings = {k: v for k, v in asdict(config).items() if k != "enabled"}
+        return cls(**settings, mean=mean, std=std)
 
     @property
     def photometric(self) -> bool:
@@ -158,20 +159,25 @@ class FaceAugment:
 
         from elim.deps import cv2
 
-        chosen = torch.nonzero(u[:, 12] < self.jpeg).flatten().tolist()
-        if not chosen or p.shape[1] not in (1, 3):
+        if p.shape[1] not in (1, 3):
+            return p
+        draws = u[:, 12:14].cpu()  # one transfer: which faces, at which quality
+        chosen = torch.nonzero(draws[:, 0] < self.jpeg).flatten()
+        if len(chosen) == 0:
             return p
         lo, hi = _JPEG_QUALITY
-        out = p.clone()
-        for i in chosen:
-            quality = round(lo + (hi - lo) * float(u[i, 13]))
-            img = (p[i] * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-            _, data = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]),
+        qualities = [round(lo + (hi - lo) * q) for q in draws[chosen, 1].tolist()]
+        faces = (p[chosen.to(p.device)] * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        faces = faces.cpu().numpy()  # one transfer of the chosen faces (N, H, W, C)
+        back = np.empty_like(faces)
+        for j, (face, quality) in enumerate(zip(faces, qualities)):
+            _, data = cv2.imencode(".jpg", np.ascontiguousarray(face[..., ::-1]),
                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
-            back = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-            back = back[..., None] if back.ndim == 2 else back[..., ::-1]
-            out[i] = torch.from_numpy(np.ascontiguousarray(back)).permute(2, 0, 1).to(
-                p.device, p.dtype) / 255
+            decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            back[j] = decoded[..., None] if decoded.ndim == 2 else decoded[..., ::-1]
+        out = p.clone()
+        out[chosen.to(p.device)] = torch.from_numpy(back).permute(0, 3, 1, 2).to(
+            p.device, p.dtype) / 255
         return out
 
 

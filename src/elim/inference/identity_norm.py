@@ -22,17 +22,21 @@ the head, the matching settings and the bank of a run directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from elim.inference.predictor import ElimPredictor
+
 from elim.config import config_from_run
 from elim.errors import ElimError
+from elim.inference.table import feature_columns
 from elim.matching import IdentityMatching, ReferenceBank
-from elim.runs import CONFIG, load_run
+from elim.runs import CONFIG
 from elim.runs.layout import REFERENCE_BANK
 
 __all__ = ["GROUPINGS", "Grouping", "IdentityNormaliser", "person_keys"]
@@ -107,10 +111,20 @@ class IdentityNormaliser:
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> IdentityNormaliser:
         """The head, matching settings (``config.json``) and bank of a run directory."""
-        run_dir = Path(run_dir)
-        model, cfg = load_run(run_dir, device=device)
-        config = config_from_run(cfg, source=str(run_dir / CONFIG))
-        return cls(model.head, config.matching.build(), ReferenceBank.load(run_dir / REFERENCE_BANK))
+        from elim.inference.predictor import load
+
+        return cls.from_predictor(load(run_dir, device=device))
+
+    @classmethod
+    def from_predictor(cls, predictor: ElimPredictor) -> IdentityNormaliser:
+        """The same for a loaded run (:func:`elim.load`): its head, its matching settings and
+        the bank saved beside its weights, without loading the model again."""
+        if predictor.run_dir is None:
+            raise ElimError("the predictor was not loaded from a run directory; the reference "
+                            "bank lives in one (elim.load(RUN_DIR))")
+        config = config_from_run(predictor.config, source=str(predictor.run_dir / CONFIG))
+        return cls(predictor.model.head, config.matching.build(),
+                   ReferenceBank.load(predictor.run_dir / REFERENCE_BANK))
 
     def predict(self, features: np.ndarray, groups: np.ndarray) -> np.ndarray:
         """(N, 2) float64 predictions: the mean over the references of f_θ(Ẑ_r).
@@ -176,7 +190,7 @@ class IdentityNormaliser:
         plain predictions move to ``valence_plain`` / ``arousal_plain``. Rows without features
         (no face, errors) are left as they are."""
         d = self.bank.features.shape[2]
-        cols = [f"f{i}" for i in range(d)]
+        cols = feature_columns(d)
         missing = [c for c in (*cols[:1], cols[-1]) if c not in table.columns]
         if missing:
             raise ElimError(f"the table has no column {', '.join(missing)}; predict with "

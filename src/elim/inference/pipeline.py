@@ -27,7 +27,13 @@ from elim.inference.predictor import ElimPredictor, load
 from elim.inference.rows import error_row
 from elim.inference.smoothing import parse_smoothing
 from elim.inference.stream import iter_frames
-from elim.inference.table import check_writable, rows_to_frame, table_format, write_table
+from elim.inference.table import (
+    check_writable,
+    feature_columns,
+    rows_to_frame,
+    table_format,
+    write_table,
+)
 from elim.inference.threads import ThreadPlan, apply_threads, plan_threads
 
 STATUSES = ("ok", "no_face", "error")
@@ -212,7 +218,7 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
     plan = apply_threads(plan_threads(job.threads))
     predictor = load(job.run_dir, device=job.device, margin=job.margin, grayscale=job.grayscale)
     normaliser = (None if job.identity_norm is None
-                  else IdentityNormaliser.from_run(job.run_dir, device=job.device))
+                  else IdentityNormaliser.from_predictor(predictor))
     detector = choose_detector(predictor, job.options.detector, job.detector_weights,
                                job.detect_size, plan.detector)
     options = replace(job.options, detector=detector,
@@ -221,8 +227,7 @@ def run_job(job: Job, on_error: Callable[[str], None] = lambda message: None) ->
     if normaliser is not None:
         table = normaliser.predict_table(table, job.identity_norm)
         if not job.options.features:
-            table = table.drop(columns=[c for c in table.columns
-                                        if c[:1] == "f" and c[1:].isdigit()])
+            table = table.drop(columns=feature_columns(predictor.feature_dim))
     if fmt is not None:
         write_table(table, job.out, fmt)
     return Report(table, outcomes, job.out, plan, predictor.face_crop.contract.to_dict())

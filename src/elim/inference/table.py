@@ -36,6 +36,11 @@ SHOWN = ["source", "frame", "face", "valence", "arousal", "score", "status"]
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
+def feature_columns(feature_dim: int) -> list[str]:
+    """Names of the feature columns z of a prediction table: ``f0 … f{d-1}``."""
+    return [f"f{j}" for j in range(feature_dim)]
+
+
 def rows_to_frame(rows: list[dict], feature_dim: int = 0) -> pd.DataFrame:
     """Rows (dicts; optional ``features`` arrays) → a table with :data:`COLUMNS` (+ f0…)."""
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
@@ -50,8 +55,8 @@ def rows_to_frame(rows: list[dict], feature_dim: int = 0) -> pd.DataFrame:
         for i, row in enumerate(rows):
             if row.get("features") is not None:
                 feats[i] = row["features"]
-        names = [f"f{j}" for j in range(feature_dim)]
-        table = pd.concat([table, pd.DataFrame(feats, columns=names, index=table.index)], axis=1)
+        table = pd.concat([table, pd.DataFrame(feats, columns=feature_columns(feature_dim),
+                                               index=table.index)], axis=1)
     return table
 
 
