@@ -400,17 +400,21 @@ def test_vector_shift_removes_a_pure_identity_offset(solver, atol):
 
 
 def test_scalar_shift_leaves_the_offset_and_is_the_default():
-    z, codes, _, _, c = _offset_pair()
-    assert c[-1] == 3.0
+    z, codes, _, _, _ = _offset_pair()
     layer = IdentityMatching(n_identities=2, sampling="none", solver="exact")
     assert layer.shift == "scalar"
-    out = layer(z, codes, generator=_gen(0))
-    assert out.shift_vector is None
-    centred = out.z_hat * (out.sigma + layer.norm_eps).unsqueeze(1)
-    # a scalar μ moves every entry alike: the offset direction keeps its value
-    sign = 1.0 if out.reference == 0 else -1.0
-    last = centred[:, -1] + out.mu
-    torch.testing.assert_close(last, torch.full_like(last, float(c[-1]) if sign > 0 else 0.0))
+    for seed in (0, 1):  # reference 0 (the target carries +c), then reference 1 (the reverse)
+        out = layer(z, codes, generator=_gen(seed))
+        assert out.reference == seed and out.shift_vector is None
+        # μ_j is Eq. 3 of the returned plan and cost, and it is subtracted from every entry
+        plan, cost = out.plan[0].double(), out.cost[0].double()
+        torch.testing.assert_close(out.mu, (cost * plan).sum(0) / plan.sum(0))
+        centred = out.z_hat * (out.sigma + layer.norm_eps).unsqueeze(1)
+        torch.testing.assert_close(centred, z[out.index] - out.mu.unsqueeze(1))
+        # so the offset c (|c| = 3) stays: no centred face is near a reference face (the vector
+        # shift brings every one onto a reference face, test above)
+        gaps = torch.cdist(centred, z[out.reference_index]).min(dim=1).values
+        assert gaps.min() > 2
 
 
 def test_vector_shift_is_the_difference_of_mass_weighted_means():

@@ -399,8 +399,9 @@ def evaluate_pairs(
                          left_on="path", right_on="source", how="inner").drop(columns="source")
     faces[["pred_valence", "pred_arousal"]] = faces[["pred_valence", "pred_arousal"]].astype(float)
     status = table.drop_duplicates("source").set_index("source")["status"]
+    found = set(largest["source"])
     missing = [{"path": p, "status": str(status.get(p, "no_face"))}
-               for p in paths if p not in set(largest["source"])]
+               for p in paths if p not in found]
     result = score_orderings(faces, orderings)
     return {"photos": len(labels), "faces": len(faces), "missing": missing, **result}
 

@@ -90,6 +90,7 @@ from elim import ot
 from elim.errors import CheckpointError
 from elim.fileio import atomic_write_bytes
 from elim.ot.checks import Bounds, Grad, ParameterError, Solver, check_choice
+from elim.ot.exact import AUTODIFF_REFUSED
 
 __all__ = [
     "BANK_FORMAT",
@@ -476,10 +477,7 @@ class IdentityMatching(nn.Module):
         self.grad: Grad = check_choice("grad", grad, Grad)
         self.shift: Shift = check_choice("shift", shift, Shift)
         if solver == "exact" and grad == "autodiff":
-            raise ParameterError(
-                "grad", "'detach' with solver 'exact' (the network simplex is not "
-                "differentiable; use solver 'qp' or 'sinkhorn' for grad='autodiff')", grad
-            )
+            raise ParameterError("grad", AUTODIFF_REFUSED, grad)
         if solver != "sinkhorn":
             for name, default in SINKHORN_OPTIONS.items():
                 if checked[name] != default:
@@ -697,9 +695,9 @@ class IdentityMatching(nn.Module):
             a=solved.a.detach(),
             b=solved.b.detach(),
             seconds=time.perf_counter() - start,
-            n_iter=_as_int(result.n_iter),
-            converged=_as_bool(result.converged),
-            marginal_error=_as_float(result.marginal_error),
+            n_iter=result.n_iter or 0,  # None: the solver does not report it (exact, qp)
+            converged=result.all_converged,
+            marginal_error=float(result.marginal_error.max()),
             shift_vector=solved.delta,
         )
 
@@ -759,29 +757,8 @@ class IdentityMatching(nn.Module):
                 sigma=(solved.sigma * mask_t).view(g, r, m),
                 shift_vector=None if solved.delta is None else solved.delta.view(g, r, d),
                 mask=mask,
-                converged=_as_bool(solved.result.converged),
+                converged=solved.result.all_converged,
             )
-
-
-def _as_int(x: object) -> int:
-    """Solver iteration count as an int (max over the batch; 0 when not reported)."""
-    if x is None:
-        return 0
-    return int(x.detach().max()) if isinstance(x, Tensor) else int(x)  # type: ignore[call-overload]
-
-
-def _as_bool(x: object) -> bool:
-    """True when every problem of the batch converged (or the solver does not report it)."""
-    if x is None:
-        return True
-    return bool(x.all()) if isinstance(x, Tensor) else bool(x)
-
-
-def _as_float(x: object) -> float:
-    """Largest marginal error over the batch (0.0 when not reported)."""
-    if x is None:
-        return 0.0
-    return float(x.detach().max()) if isinstance(x, Tensor) else float(x)  # type: ignore[arg-type]
 
 
 # -- test-time references ----------------------------------------------------------------------

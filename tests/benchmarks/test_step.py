@@ -25,7 +25,58 @@ def test_bench_step_command_json(capsys):
     assert out["backbone"] == "cnn-small" and out["batch"] == 8 and out["n_identities"] == 2
 
 
-def test_bench_step_under_bf16_autocast():
-    r = bench_step("cnn-small", batch=8, image_size=16, n_identities=2, k=3, feature_dim=8,
-                   repeats=1, warmup=0, progress=False, precision="bf16")
+def test_bench_step_under_bf16_autocast(monkeypatch):
+    """bf16 really enters bfloat16 autocast around the steps, and the network computes in
+    bfloat16 there (fails if ``precision`` were ignored or autocast silently skipped)."""
+    import torch
+
+    entered: list[tuple[str, torch.dtype, bool]] = []  # autocasts turned on (not enabled=False)
+    real_autocast = torch.autocast
+
+    class RecordingAutocast:
+        def __init__(self, device_type, dtype=None, enabled=True, **kwargs):
+            self.device_type, self.dtype, self.enabled = device_type, dtype, enabled
+            self._inner = real_autocast(device_type, dtype=dtype, enabled=enabled, **kwargs)
+
+        def __enter__(self):
+            out = self._inner.__enter__()
+            if self.enabled:  # the matching layer's own enabled=False block is not one
+                entered.append((self.device_type, self.dtype,
+                                torch.is_autocast_enabled(self.device_type)))
+            return out
+
+        def __exit__(self, *exc):
+            return self._inner.__exit__(*exc)
+
+    dtypes: set[torch.dtype] = set()
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor) and output.is_floating_point():
+            dtypes.add(output.dtype)
+
+    monkeypatch.setattr(torch, "autocast", RecordingAutocast)
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        r = bench_step("cnn-small", batch=8, image_size=16, n_identities=2, k=3, feature_dim=8,
+                       repeats=1, warmup=0, progress=False, precision="bf16")
+    finally:
+        handle.remove()
     assert r["precision"] == "bf16" and r["elim_s"] > 0
+    assert len(entered) == 2  # one step of each method
+    assert all(dtype == torch.bfloat16 and enabled for _, dtype, enabled in entered)
+    assert torch.bfloat16 in dtypes
+
+
+def test_bench_step_float32_has_no_autocast(monkeypatch):
+    import torch
+
+    real_autocast = torch.autocast
+
+    def refuse(device_type, *args, enabled=True, **kwargs):
+        assert not enabled, "float32 must not turn autocast on"
+        return real_autocast(device_type, *args, enabled=enabled, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", refuse)
+    r = bench_step("cnn-small", batch=8, image_size=16, n_identities=2, k=3, feature_dim=8,
+                   repeats=1, warmup=0, progress=False)
+    assert r["precision"] == "32"

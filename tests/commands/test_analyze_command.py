@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from elim.cli import main
+from elim.evaluation import load_run_data
+from elim.inference.identity_norm import IdentityNormaliser
+from elim.metrics import va_metrics
 
 
 def test_invariance_of_two_runs_and_pixels(runs, tmp_path, capsys):
@@ -34,6 +39,17 @@ def test_test_time_norm_rows_and_the_probe_split(runs, tmp_path, capsys):
         assert row["ccc_mean"] is not None and row["consistency"]["spread"] >= 0
     plain, ttn = result["rows"]
     assert plain["ccc_mean"] != ttn["ccc_mean"]
+    assert plain["consistency"]["spread"] != ttn["consistency"]["spread"]
+    assert plain["probe"] != ttn["probe"]  # the probe reads the normalised features
+    # the TTN row's CCC is that of IdentityNormaliser's predictions on the run's test faces
+    data = load_run_data(runs["elim"])
+    ex = data.infer()
+    ids = data.table["identity"].astype(str).to_numpy()
+    norm = IdentityNormaliser.from_run(runs["elim"])
+    assert ttn["ccc_mean"] == pytest.approx(
+        va_metrics(norm.predict(ex.features, ids), ex.labels)["ccc_mean"], rel=1e-9)
+    assert plain["ccc_mean"] == pytest.approx(
+        va_metrics(ex.predictions, ex.labels)["ccc_mean"], rel=1e-9)
     md = (tmp_path / "invariance.md").read_text()
     assert "probe on z/‖z‖" in md and "| ELIM + TTN |" in md
 

@@ -46,3 +46,32 @@ def test_unknown_detector_is_refused(capsys):
 def test_synthetic_fallback_face():
     face = synthetic_face(96)
     assert face.shape == (96, 96, 3) and face.dtype == np.uint8 and face.std() > 10
+
+
+def test_each_setting_times_the_detector_it_warmed_up(monkeypatch, capsys):
+    """One detector per (detector, detect size), warmed up, and that instance is measured."""
+    from elim.inference.predictor import ElimPredictor
+
+    warmed, measured = [], []
+    real = ElimPredictor.predict_video
+
+    def predict_video(self, video, *args, detector=None, **kwargs):
+        warmed.append(detector)
+        return real(self, video, *args, detector=detector, **kwargs)
+
+    def measure_stages(predictor, video, name, k, batch_size, size, threads, det=None):
+        measured.append((name, size, k, det))
+        return {"detector": name, "detect_every": k, "detect_size": size}
+
+    monkeypatch.setattr(ElimPredictor, "predict_video", predict_video)
+    monkeypatch.setattr("elim.benchmarks.predict.measure_stages", measure_stages)
+    assert main(["bench", "predict", "--frames", "3", "--detector", "yunet", "--detect-every", "1,2",
+                 "--detect-size", "160,320", "--photos", "0", "--json"]) == 0
+    capsys.readouterr()
+    assert [(n, s, k) for n, s, k, _ in measured] == [
+        ("yunet", 160, 1), ("yunet", 160, 2), ("yunet", 320, 1), ("yunet", 320, 2),
+    ]
+    dets = [d for *_, d in measured]
+    assert dets[0] is dets[1] and dets[2] is dets[3] and dets[0] is not dets[2]
+    assert [d.max_side for d in dets] == [160, 160, 320, 320]
+    assert len(warmed) == 2 and warmed[0] is dets[0] and warmed[1] is dets[2]

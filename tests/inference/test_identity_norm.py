@@ -89,6 +89,19 @@ def test_tracks_are_independent_and_chunking_changes_nothing():
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("max_pairs", [1 << 18, 1])
+def test_normalise_and_predict_equals_the_two_calls(max_pairs):
+    feats = np.random.default_rng(4).normal(size=(9, 6)) + 1.0
+    groups = np.array(list("aabbbcccc"))
+    norm = _normaliser(max_pairs=max_pairs)
+    z_hat, pred = norm.normalise_and_predict(feats, groups)
+    assert z_hat.shape == (9, 6) and pred.shape == (9, 2)
+    np.testing.assert_array_equal(z_hat, norm.normalise(feats, groups))
+    np.testing.assert_array_equal(pred, norm.predict(feats, groups))
+    z0, p0 = norm.normalise_and_predict(feats[:0], groups[:0])
+    assert z0.shape == (0, 6) and p0.shape == (0, 2)
+
+
 def test_vector_shift_normalisation_removes_a_track_offset():
     """With ``shift="vector"`` a person-wide offset c (orthogonal to the features, so the
     masses of Eq. 8 are unchanged) disappears: δ^e absorbs it, Ẑ and ŷ stay the same."""

@@ -17,3 +17,6 @@ def test_bench_serve_json(capsys):
         assert h["statuses"] == {"200": h["requests"]} and h["requests_per_s"] > 0
         assert 0 < h["p50_ms"] <= h["p95_ms"] <= h["max_ms"]
     assert report["overhead"]["p50_ratio"] > 0 and report["detector"]
+    threads = report["threads"]  # elim.inference.threads.plan_threads, applied
+    assert threads["torch"] == threads["torch_now"] >= 1 and threads["detector"] == 1
+    assert threads["opencv"] == threads["opencv_now"] == 1

@@ -36,6 +36,21 @@ def test_serve_flags_reach_the_server(monkeypatch, capsys, run_dir):
     assert "elim serve: warning: listening on 0.0.0.0" in capsys.readouterr().err
 
 
+def test_serve_threads_follow_the_plan(monkeypatch, capsys, run_dir):
+    import torch
+
+    from elim.inference.threads import plan_threads
+
+    monkeypatch.setattr("elim.serve.server.serve", lambda *a, **k: None)
+    assert main(["serve", "--model", str(run_dir), "--threads", "2"]) == 0
+    assert torch.get_num_threads() == 2
+    assert "elim serve: threads torch 2, detector 1, opencv 1 of" in capsys.readouterr().err
+    assert main(["serve", "--model", str(run_dir)]) == 0  # 0: the plan decides
+    assert torch.get_num_threads() == plan_threads().torch
+    assert main(["serve", "--model", str(run_dir), "--threads", "-1"]) == 2
+    assert "threads (--threads) must be >= 0, got -1" in capsys.readouterr().err
+
+
 def test_bad_limits_and_a_missing_extra_are_one_line_errors(monkeypatch, capsys, run_dir):
     assert main(["serve", "--model", str(run_dir), "--timeout", "0"]) == 2
     assert "serve limit timeout_s must be > 0, got 0" in capsys.readouterr().err

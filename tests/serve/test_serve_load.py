@@ -7,23 +7,14 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 from serve_support import encode, png_header
 
+from elim.benchmarks.predict import rss_mb
+
 REQUESTS, CLIENTS = 200, 8
-
-
-def rss_mb() -> float:
-    """Resident memory of this process (Linux /proc; 0 elsewhere)."""
-    statm = Path("/proc/self/statm")
-    if not statm.exists():
-        return 0.0
-    import os
-
-    return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +84,11 @@ def test_load_200_requests_8_clients(predictor, cases):
         assert url.startswith("http://127.0.0.1:")
         fire(url, cases, REQUESTS // 4, CLIENTS)  # warm-up: allocations settle
         gc.collect()
-        before = rss_mb()
+        before = rss_mb() or 0.0  # None without /proc
         results = fire(url, cases, REQUESTS, CLIENTS)
         gc.collect()
-        grown = rss_mb() - before
-    print(f"load test: {REQUESTS} requests, {CLIENTS} clients, RSS {before:.0f} MB -> {before + grown:.0f} MB")
+        grown = (rss_mb() or 0.0) - before
+    print(f"load test: {REQUESTS} requests, {CLIENTS} clients, RSS {before:.0f} MiB -> {before + grown:.0f} MiB")
     want = {name: status for name, _, status in cases}
     assert len(results) == REQUESTS
     assert not [r for r in results if r[1] >= 500]
@@ -107,4 +98,4 @@ def test_load_200_requests_8_clients(predictor, cases):
             assert answer == expected[name]
         else:
             assert set(answer) == {"error"}
-    assert grown < 100, f"memory grew by {grown:.0f} MB over {REQUESTS} requests"
+    assert grown < 100, f"memory grew by {grown:.0f} MiB over {REQUESTS} requests"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from elim.analysis.shift import SHIFT_METHODS, shift_rows
@@ -39,8 +40,18 @@ def test_study_runs_resumes_and_pairs(small_config, tmp_path, monkeypatch):
     for row in result["methods"]:
         cells = result["summary"][row]
         assert [c["strength"] for c in cells] == [0.0, 1.0]
+        method, part = (row[:-4], "ttn") if row.endswith("+ttn") else (row, "plain")
         for c in cells:
-            assert c["ccc_mean"]["n"] == 2 and c["spread"]["mean"] >= 0
+            assert c["ccc_mean"]["n"] == 2
+            spreads = [r[part]["consistency"]["spread"] for r in result["runs"]
+                       if r["method"] == method and r["strength"] == c["strength"]]
+            assert len(spreads) == 2 and min(spreads) > 0
+            assert c["spread"]["mean"] == pytest.approx(np.mean(spreads))
+    for run in result["runs"]:  # test-time normalisation changes what it scores
+        assert run["ttn"]["test"]["ccc_mean"] != run["plain"]["test"]["ccc_mean"]
+        assert run["ttn"]["consistency"]["spread"] != run["plain"]["consistency"]["spread"]
+    ttn_cells, elim_cells = result["summary"]["elim+ttn"], result["summary"]["elim"]
+    assert [c["spread"]["mean"] for c in ttn_cells] != [c["spread"]["mean"] for c in elim_cells]
     pairs = result["paired"]
     assert set(pairs) == {"elim", "elim+ttn"} and set(pairs["elim+ttn"]) == {"baseline", "elim"}
     p = pairs["elim"]["baseline"]["ccc_mean"][1]

@@ -42,6 +42,18 @@ def test_run_directory_files(trained):
     assert metrics["test"] == result.metrics["test"]
 
 
+def test_loss_terms_reach_the_csv_log(trained):
+    import pandas as pd
+
+    _, result = trained
+    log = pd.read_csv(result.run_dir / "logs" / "csv" / "metrics.csv")
+    for column in ("train/loss", "train/loss_va", "train/loss_main", "train/w_main"):
+        assert column in log.columns, column
+        assert log[column].notna().sum() >= 1, column
+    steps = log.dropna(subset=["train/loss_va"])["step"]
+    assert steps.is_unique and len(steps) >= result.metrics["steps"] // 50
+
+
 def test_training_loss_decreases(trained):
     _, result = trained
     assert len(result.train_loss) == 2
@@ -111,3 +123,12 @@ def test_a_study_fit_writes_no_checkpoints_and_only_csv_logs(tmp_path, tiny_conf
     assert (logs / "csv" / "metrics.csv").is_file() and (logs / "ranks" / "rank-0.jsonl").is_file()
     assert result.run_dir is None and not (tmp_path / "run" / "model.safetensors").exists()
     assert result.metrics["best_epoch"] == 0 and set(result.metrics) >= {"val", "test"}
+
+
+def test_plain_progress_lines_show_the_epoch_mean_loss(tmp_path, tiny_config, tiny_cache, capsys):
+    """Not a terminal: EpochLines prints the epoch's mean step loss (the module's own list,
+    read before the module empties it at the epoch's end)."""
+    config = tiny_config(train={"epochs": 1, "progress": True})
+    result = fit(config, None, cache=tiny_cache, checkpoints=False, save=False)
+    err = capsys.readouterr().err
+    assert f"loss {result.train_loss[0]:.4f}" in err and "loss n/a" not in err

@@ -321,8 +321,7 @@ def measure_invariance(
                      **measured(ex.features, ex.predictions)})
         if norm is not None:
             rows.append({"name": f"{label} + TTN", "run": str(run.run_dir), "method": method,
-                         **measured(norm.normalise(ex.features, ids),
-                                    norm.predict(ex.features, ids))})
+                         **measured(*norm.normalise_and_predict(ex.features, ids))})
     if pixels:
         rows.append({"name": "input pixels", "run": None, "method": None,
                      **measured(_pixels(data), None)})

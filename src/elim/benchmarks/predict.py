@@ -121,8 +121,12 @@ def measure_stages(
     batch_size: int,
     detect_size: int,
     threads: int = 1,
+    det=None,
 ) -> dict:
-    """One end-to-end :meth:`ElimPredictor.iter_video` run of ``video`` with per-stage timers.
+    """One end-to-end :meth:`ElimPredictor.iter_video` run of ``video`` with per-stage timers,
+    with the detector instance ``det`` (warmed up by the caller) or, when None, a fresh one
+    (:func:`~elim.inference.pipeline.choose_detector` of ``detector``, ``detect_size`` and
+    ``threads``).
 
     Returns frames per second of decoding, detection, the model (crop + preprocess + network)
     and end to end (frames / wall time; the stages overlap, see :mod:`elim.inference.video`),
@@ -132,7 +136,8 @@ def measure_stages(
     from elim.inference.pipeline import choose_detector
     from elim.inference.table import rows_to_frame
 
-    det = choose_detector(predictor, detector, detect_size=detect_size, threads=threads)
+    if det is None:
+        det = choose_detector(predictor, detector, detect_size=detect_size, threads=threads)
     timings: dict[str, float] = {}
     samples: list[tuple[int, float | None]] = []
     rows: list[dict] = []
@@ -217,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from elim.deps import cv2
+    from elim.inference.pipeline import choose_detector
     from elim.inference.predictor import load
     from elim.inference.threads import apply_threads, plan_threads
 
@@ -233,12 +239,15 @@ def run(args: argparse.Namespace) -> int:
         predictor = load(make_random_run(Path(tmp) / "run", args.backbone))
         results = []
         for name in args.detector:
-            predictor.predict_video(video, max_frames=2, detector=name)  # warm-up: load, allocate
-            results += [
-                measure_stages(predictor, video, name, k, args.batch_size, size, plan.detector)
-                for size in args.detect_size
-                for k in args.detect_every
-            ]
+            for size in args.detect_size:
+                # One detector per setting, warmed up (load, allocate) before it is timed.
+                det = choose_detector(predictor, name, detect_size=size, threads=plan.detector)
+                predictor.predict_video(video, max_frames=2, detector=det)
+                results += [
+                    measure_stages(predictor, video, name, k, args.batch_size, size, plan.detector,
+                                   det=det)
+                    for k in args.detect_every
+                ]
         photos = photo_folder(Path(tmp) / "photos", args.photos)[: args.photos]
         photo_rows = [
             measure_photos(predictor, photos, name, args.batch_size, plan.detector)

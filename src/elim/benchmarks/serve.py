@@ -124,14 +124,15 @@ def measure_http(url: str, bodies: list[bytes], requests: int, clients: int) -> 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from elim.deps import cv2
     from elim.inference.predictor import load
+    from elim.inference.threads import apply_threads, plan_threads
     from elim.serve.app import create_app
     from elim.serve.limits import Limits
     from elim.serve.predict import default_detector
     from elim.serve.server import load_predictors, running
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    plan = apply_threads(plan_threads(args.threads))
     with tempfile.TemporaryDirectory(prefix="elim-bench-serve-") as tmp:
         run_dir = Path(args.model) if args.model else make_random_run(Path(tmp) / "run", args.backbone)
         photos, what = bench_photos(Path(tmp) / "photos", args.photos)
@@ -150,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         "model": str(args.model) if args.model else f"{args.backbone} (random weights)",
         "detector": default_detector(predictor),
         "workers": args.workers,
+        "threads": {**plan.to_dict(), "torch_now": torch.get_num_threads(),
+                    "opencv_now": cv2.getNumThreads()},
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "predict": {"one_at_a_time": one, "batched_photos_per_s": batched},
@@ -164,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{report['photos']}; model {report['model']}; detector {report['detector']}; "
-          f"torch threads {report['torch_threads']} of {report['cpu_count']} CPUs")
+          f"threads torch {plan.torch}, detector {plan.detector}, opencv {plan.opencv} "
+          f"of {plan.cpus} CPUs")
     print(f"{'path':>28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
     print(f"{'elim predict, one photo':>28} {one['requests_per_s']:>8} {one['p50_ms']:>8} {one['p95_ms']:>8}")
     print(f"{'elim predict, all photos':>28} {batched:>8}")
@@ -189,6 +193,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--requests", type=int, default=0, help="HTTP requests per concurrent setting (default photos × repeat)")
     p.add_argument("--clients", type=_ints, default=[1, 4], metavar="C[,C…]", help="concurrent clients to compare (default 1,4)")
     p.add_argument("--workers", type=int, default=1, help="server workers (default 1)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: the thread plan decides, all cores but the detector's one)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

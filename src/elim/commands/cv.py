@@ -15,14 +15,11 @@ from elim.config import Method
 
 
 def default_jobs() -> int:
-    """Usable CPU cores (affinity-aware), at most 8."""
-    import os
+    """Usable CPU cores (affinity-aware, :func:`elim.inference.threads.available_cpus`), at
+    most 8."""
+    from elim.inference.threads import available_cpus
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+    return max(1, min(8, available_cpus()))
 
 
 def _ints(text: str) -> list[int]:

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=d.timeout_s, metavar="S", help=f"time limit per request in seconds (default {d.timeout_s:g})")
     p.add_argument("--margin", type=float, metavar="M", help="crop margin around the detected box (default: the run's preprocess.margin)")
     p.add_argument("--grayscale", action="store_true", default=None, help="feed grayscale crops (default: the run's preprocess.grayscale)")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's own)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default 0: the thread plan decides, all cores but the detector's one)")
     p.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
     p.set_defaults(func=run)
 
@@ -57,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
     warning = exposure_warning(args.host)
     if warning:
         print(f"elim serve: warning: {warning}", file=sys.stderr)
-    if args.threads:
-        import torch
+    if args.threads < 0:
+        raise ElimError(f"threads (--threads) must be >= 0, got {args.threads}")
+    from elim.inference.threads import apply_threads, plan_threads
 
-        torch.set_num_threads(args.threads)
+    # The same plan as `elim predict`: torch, OpenCV and the detector (YuNet's one onnxruntime
+    # thread, the predictors' default detector) never oversubscribe the CPU.
+    plan = apply_threads(plan_threads(args.threads))
+    print(f"elim serve: threads torch {plan.torch}, detector {plan.detector}, opencv {plan.opencv} "
+          f"of {plan.cpus} CPUs", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"elim serve: {args.model} at http://{shown}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
     serve(

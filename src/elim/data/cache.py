@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import importlib
 import io as _io
 import json
 import math
@@ -57,6 +56,7 @@ from elim.data.face_contract import (
     Aligner,
     CropViewer,
     align_template,
+    detector_name,
     sample_rows,
 )
 from elim.data.io import MAX_PIXELS
@@ -230,14 +230,6 @@ def _file_stats(paths: np.ndarray) -> np.ndarray:
     return out
 
 
-def _detector_name() -> str:
-    try:
-        detection = importlib.import_module("elim.detection")
-    except ImportError:
-        return "none"
-    return str(getattr(detection, "DETECTOR_NAME", "elim.detection"))
-
-
 def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float,
                         align: bool = False) -> str:
     """Hash of everything a cache depends on (records, source files, size, margin, format;
@@ -251,7 +243,7 @@ def records_fingerprint(records: pd.DataFrame, image_size: int, margin: float,
         "margin": round(float(margin), 9),
         "columns": cols,
         "n": len(records),
-        "detector": _detector_name() if uses_detector else None,
+        "detector": (detector_name() or "none") if uses_detector else None,
     }
     if align:  # only then: the fingerprints of unaligned caches stay as they were
         head["align"] = {"view": [VIEW_SIZE, VIEW_PAD, VIEW_FILL], "sample": CONTRACT_SAMPLE}

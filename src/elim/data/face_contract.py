@@ -60,6 +60,7 @@ __all__ = [
     "CONTRACT_SAMPLE",
     "MIN_FOUND",
     "STABLE_LANDMARKS",
+    "VIEW_INFO",
     "VIEW_PAD",
     "VIEW_SIZE",
     "Aligner",
@@ -95,6 +96,8 @@ VIEW_SIZE = 160
 VIEW_PAD = 0.25
 #: Grey level of that border.
 VIEW_FILL = 128
+#: The view as recorded in a contract's / an aligned cache's ``measured`` / ``align`` entry.
+VIEW_INFO = {"size": VIEW_SIZE, "pad": VIEW_PAD}
 #: Training crops measured for a contract (evenly spaced over the training rows).
 CONTRACT_SAMPLE = 100
 #: Least fraction of sampled crops in which the detector must find a face for a template.
@@ -132,10 +135,11 @@ def view_crop(crop: np.ndarray, detector: Any) -> View | None:
     big = cv2.resize(np.ascontiguousarray(crop), (VIEW_SIZE, VIEW_SIZE), interpolation=interp)
     pad = round(VIEW_SIZE * VIEW_PAD)
     big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(VIEW_FILL,) * 3)
-    faces = detector.detect(big)
-    if not faces:
+    from elim.detection.registry import detect_largest
+
+    face = detect_largest(big, detector)
+    if face is None:
         return None
-    face = max(faces, key=lambda f: f.area)
     box = tuple(float((v - pad) / VIEW_SIZE) for v in face.box)
     marks = None if face.landmarks is None else (np.asarray(face.landmarks) - pad) / VIEW_SIZE
     return View(box, marks)  # type: ignore[arg-type]
@@ -637,7 +641,7 @@ def contract_of_cache(cache: Any, indices: np.ndarray, margin: float, align: boo
         return FaceContract(size, margin, colour, "box", False, None, measured)
     memo = _memo(cache.images) if viewer is None else {}  # views of the default detector
     viewer = viewer or CropViewer()
-    measured.update({"detector": detector_name(), "view": {"size": VIEW_SIZE, "pad": VIEW_PAD}})
+    measured.update({"detector": detector_name(), "view": dict(VIEW_INFO)})
     if not viewer.available:
         measured.update(found=0.0, note="no face detector: whole-image crops cut from the "
                                         "detector box without margin")
@@ -669,4 +673,4 @@ def align_template(crops: np.ndarray, viewer: CropViewer) -> tuple[FaceTemplate,
             f"crops (needs {MIN_FOUND:.0%}); train without data.align"
         )
     return template, {"found": round(found, 4), "sample": len(crops),
-                      "detector": detector_name(), "view": {"size": VIEW_SIZE, "pad": VIEW_PAD}}
+                      "detector": detector_name(), "view": dict(VIEW_INFO)}

@@ -45,10 +45,6 @@ def _groups(groups: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse.ravel(), counts
 
 
-def _count(counts: np.ndarray) -> str:
-    return "only 1" if len(counts) == 1 else f"only {len(counts)}"
-
-
 def _assign(counts: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
     """Part of each group: random order, each group to the part with the largest deficit."""
     rng = np.random.default_rng(seed)
@@ -76,7 +72,7 @@ def group_kfold(groups: Sequence | np.ndarray, n_folds: int, seed: int = 0) -> l
         raise ValueError(f"n_folds must be >= 2, got {n_folds}")
     if len(counts) < n_folds:
         raise DataError(f"{n_folds} identity-disjoint folds need at least {n_folds} groups "
-                        f"(identities), one per fold, but there are {_count(counts)}; use at "
+                        f"(identities), one per fold, but there are only {len(counts)}; use at "
                         f"most {len(counts)} folds or add identities")
     fold_of_group = _assign(counts, np.full(n_folds, counts.sum() / n_folds), seed)
     fold = fold_of_group[inverse]
@@ -107,7 +103,7 @@ def group_split(
         what = f" ({', '.join(names)})" if names else ""
         raise DataError(f"an identity-disjoint split into {len(values)} parts{what} needs at "
                         f"least {len(values)} groups (identities), one per part, but there are "
-                        f"{_count(counts)}")
+                        f"only {len(counts)}")
     targets = values / values.sum() * counts.sum()
     part = _assign(counts, targets, seed)[inverse]
     parts = [np.flatnonzero(part == j).astype(np.int64) for j in range(len(values))]

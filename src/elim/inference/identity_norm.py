@@ -14,7 +14,8 @@ prediction over the random reference e₁ that Algorithm 1 draws each step (with
 of Eq. 5 this equals f_θ of the mean Ẑ_r). The faces of a person change the prediction only
 through Eqs. 3–4: f_φ and f_θ are untouched, and other people's faces play no part.
 
-:class:`IdentityNormaliser` does it on feature arrays (``predict``) and on the tables of
+:class:`IdentityNormaliser` does it on feature arrays (``predict``; ``normalise`` for the mean Ẑ,
+``normalise_and_predict`` for both at once) and on the tables of
 ``elim predict`` with feature columns (``predict_table``); ``IdentityNormaliser.from_run`` loads
 the head, the matching settings and the bank of a run directory.
 """
@@ -142,6 +143,17 @@ class IdentityNormaliser:
         """(N, d) float64 features: the mean over the references of Ẑ_r (what f_θ reads when it
         is linear, as Eq. 5's head)."""
         return self._apply(features, groups, lambda z_hat: z_hat.mean(dim=1))
+
+    def normalise_and_predict(self, features: np.ndarray, groups: np.ndarray
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """``(normalise(...), predict(...))`` with one pass of the solver: the (N, d) mean Ẑ
+        and the (N, 2) mean f_θ(Ẑ_r), equal to the two calls'."""
+        d = int(self.bank.features.shape[2])
+        both = self._apply(features, groups, lambda z_hat: torch.cat(
+            [z_hat.mean(dim=1).double(), self.head(z_hat).float().mean(dim=1).double()], dim=-1))
+        if len(both) == 0:
+            return np.zeros((0, d)), np.zeros((0, 2))
+        return both[:, :d], both[:, d:]
 
     @torch.no_grad()
     def _apply(self, features: np.ndarray, groups: np.ndarray, reduce) -> np.ndarray:

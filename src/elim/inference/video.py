@@ -58,7 +58,8 @@ def iter_video_rows(
     ``timings`` (a dict) accumulates the seconds spent in each of :data:`STAGES` (each
     measured in its own thread, so they may overlap; ``model`` covers cropping,
     preprocessing and the network) and holds ``dropped``, the number of webcam frames dropped
-    because the pipeline was behind (0 for files). ``record`` (an object with
+    because the pipeline was behind (0 for files; written when the iteration ends or is
+    closed). ``record`` (an object with
     ``write(bgr)``, e.g. ``cv2.VideoWriter``) receives every processed frame.
     """
     if detect_every < 1:
@@ -73,17 +74,19 @@ def iter_video_rows(
     threaded = isinstance(source, (str, Path, int))
     live = isinstance(source, int)
     frames: Iterable[Frame] = _timed(iter_frames(source, every, max_frames), timings, "decode")
-    stages: list[Prefetch] = []
+    decode_stage: Prefetch | None = None
     if threaded:
-        frames = Prefetch(frames, LIVE_QUEUE if live else max(2, batch_size // 4),
-                          drop_stale=live, name="decode")
-        stages.append(frames)
+        decode_stage = Prefetch(frames, LIVE_QUEUE if live else max(2, batch_size // 4),
+                                drop_stale=live, name="decode")
+        frames = decode_stage
     detected: Iterable[tuple[Frame, list[Face]]] = _detect(
         frames, detector, detect_every, batch_size, live, timings
     )
+    # Closed downstream first: the detect stage stops pulling before decoding stops.
+    stages: list[Prefetch] = []
     if threaded:
         detected = Prefetch(detected, LIVE_QUEUE if live else batch_size, name="detect")
-        stages.insert(0, detected)
+        stages = [detected, decode_stage]
     tracker = IoUTracker()
     dropped = timings["dropped"]
     try:
@@ -97,14 +100,12 @@ def iter_video_rows(
                 items.append(FacesIn(base, frame.image, faces, ids))
             with _stopwatch(timings, "model"):
                 rows = rows_for(items)
-            if live:
-                timings["dropped"] = dropped + stages[-1].dropped
             yield rows
     finally:
         for stage in stages:
             stage.close()
-        if live:
-            timings["dropped"] = dropped + stages[-1].dropped
+        if live and decode_stage is not None:  # read once iteration ends (pipeline.py)
+            timings["dropped"] = dropped + decode_stage.dropped
 
 
 def _detect(

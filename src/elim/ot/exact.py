@@ -12,12 +12,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from elim.errors import ElimError
-from elim.ot.checks import Bounds, Grad, check_choice
+from elim.ot.checks import Bounds, Grad, ParameterError, check_choice
 from elim.ot.problem import Problem, prepare, row_marginal_error
 from elim.ot.result import OTResult, empty_result, solved
 
-__all__ = ["exact"]
+__all__ = ["AUTODIFF_REFUSED", "exact"]
+
+#: The requirement of the :class:`~elim.ot.checks.ParameterError` for ``grad="autodiff"`` with
+#: the network simplex (raised by :func:`exact` and by :class:`elim.matching.IdentityMatching`).
+AUTODIFF_REFUSED = (
+    "'detach' with solver 'exact' (the network simplex is not differentiable; use solver 'qp' "
+    "or 'sinkhorn' for grad='autodiff')"
+)
 
 
 def _emd(p: Problem, max_iter: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -80,8 +86,8 @@ def exact(
     max_iter : int, default 1_000_000
         Simplex pivots at most per problem (>= 1; POT's ``numItermax``).
     grad : {"detach"}, default "detach"
-        The network simplex has no gradient: ``"autodiff"`` is an error (use the ``qp`` or
-        ``sinkhorn`` solver for a differentiable plan).
+        The network simplex has no gradient: ``"autodiff"`` raises ParameterError (use the
+        ``qp`` or ``sinkhorn`` solver for a differentiable plan).
 
     Returns
     -------
@@ -91,10 +97,7 @@ def exact(
     """
     max_iter = Bounds(ge=1, integer=True).check("max_iter", max_iter)
     if check_choice("grad", grad, Grad) == "autodiff":
-        raise ElimError(
-            "the network simplex (solver 'exact') is not differentiable; use grad='detach', "
-            "or the qp or sinkhorn solver"
-        )
+        raise ParameterError("grad", AUTODIFF_REFUSED, grad)
     p = prepare(cost, a, b, mask_a, mask_b)
     if p.size == 0:  # a batch of no problems (an unbatched input is one problem)
         return empty_result(p, "exact")

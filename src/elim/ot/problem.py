@@ -37,11 +37,6 @@ class Problem:
     scale: float  # max |C_ij| over all real entries of the batch (0.0 for an empty batch)
 
     @property
-    def padded(self) -> bool:
-        """True when some row or column is padding."""
-        return self.mask is not None
-
-    @property
     def mass(self) -> Tensor:
         """(B,) total mass of each problem."""
         return self.a.sum(-1)

@@ -26,6 +26,16 @@ __all__ = ["solve", "solver_options", "solver_unavailable"]
 _FUNCTIONS: dict[Solver, Callable[..., OTResult]] = {"sinkhorn": sinkhorn, "exact": exact, "qp": qp}
 
 
+def _keyword_only(function: Callable[..., OTResult]) -> tuple[str, ...]:
+    params = inspect.signature(function).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+#: The options (keyword-only parameters) of each solver, read once from the signatures:
+#: :func:`solve` runs at every training step.
+_OPTIONS: dict[Solver, tuple[str, ...]] = {name: _keyword_only(f) for name, f in _FUNCTIONS.items()}
+
+
 def solver_options(solver: Solver) -> tuple[str, ...]:
     """The options (keyword-only parameters) that ``solver`` accepts, in signature order.
 
@@ -38,9 +48,7 @@ def solver_options(solver: Solver) -> tuple[str, ...]:
     tuple of str
         E.g. ``("eps", "max_iter", "tol", "grad", "mask_a", "mask_b")`` for ``"sinkhorn"``.
     """
-    function = _FUNCTIONS[check_choice("solver", solver, Solver)]
-    params = inspect.signature(function).parameters.values()
-    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+    return _OPTIONS[check_choice("solver", solver, Solver)]
 
 
 def solver_unavailable(solver: Solver) -> str | None:
@@ -85,7 +93,7 @@ def solve(
     accepted = solver_options(solver)
     unknown = [name for name in options if name not in accepted]
     if unknown:
-        owners = {name: [s for s in _FUNCTIONS if name in solver_options(s)] for name in unknown}
+        owners = {name: [s for s in _OPTIONS if name in _OPTIONS[s]] for name in unknown}
         notes = "; ".join(
             f"{name} is an option of {', '.join(owners[name])}" for name in unknown if owners[name]
         )

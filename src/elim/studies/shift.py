@@ -58,13 +58,12 @@ from elim.errors import ElimError
 from elim.evaluation import infer
 from elim.fileio import write_json
 from elim.inference.identity_norm import IdentityNormaliser
-from elim.matching import reference_bank
 from elim.metrics import va_metrics
 from elim.runs import ResultStore, config_settings
 from elim.runs.provenance import environment
 from elim.studies.identities import study_parts
 from elim.training.data import open_cache
-from elim.training.fit import fit
+from elim.training.fit import fit, training_bank
 
 __all__ = ["run_shift_study"]
 
@@ -92,16 +91,13 @@ def _measure(model: Any, cfg: Config, cache: FaceCache, probe: FaceCache, splits
     ids = table["identity"].astype(str).to_numpy()
     test_ids, clips = ids[splits.test], table["clip"].astype(str).to_numpy()[splits.test]
     probe_ids = probe.table["identity"].astype(str).to_numpy()
-    bank = reference_bank(
-        ids[splits.train], table[["valence", "arousal"]].to_numpy()[splits.train],
-        lambda rows: infer(model, preprocess, cache, splits.train[rows]).features,
-        k=cfg.matching.k, seed=cfg.seed)
+    bank = training_bank(model, cfg, cache, splits.train)
     norm = IdentityNormaliser(model.head, cfg.matching.build(), bank)
     plain = _scores(test.predictions, test.features, test.labels, test_ids, clips,
                     probe_out.predictions, probe_ids, probe_out.labels)
-    ttn = _scores(norm.predict(test.features, test_ids), norm.normalise(test.features, test_ids),
-                  test.labels, test_ids, clips, norm.predict(probe_out.features, probe_ids),
-                  probe_ids, probe_out.labels)
+    test_z, test_pred = norm.normalise_and_predict(test.features, test_ids)
+    ttn = _scores(test_pred, test_z, test.labels, test_ids, clips,
+                  norm.predict(probe_out.features, probe_ids), probe_ids, probe_out.labels)
     return {"plain": plain, "ttn": ttn, "bank_identities": len(bank)}
 
 

@@ -35,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from elim.config import Config, config_from_dict, preprocess_for
@@ -44,7 +45,7 @@ from elim.data.splits import Splits, make_splits
 from elim.errors import CheckpointError, ElimError
 from elim.evaluation import infer
 from elim.fileio import write_json
-from elim.matching import reference_bank
+from elim.matching import ReferenceBank, reference_bank
 from elim.metrics import va_metrics
 from elim.runs import (
     LOGS,
@@ -72,7 +73,7 @@ from elim.training.progress import EpochLines, interactive
 from elim.training.rank_log import RankLog
 from elim.training.run_dir import RunDir, writing_run
 
-__all__ = ["FitResult", "fit", "resume"]
+__all__ = ["FitResult", "fit", "resume", "training_bank"]
 
 _INIT_LOCK = threading.Lock()
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning")
@@ -292,8 +293,13 @@ def _fit(
         splits = make_splits(cache.table, config.data)
     if len(splits.train) == 0:
         raise ElimError("the training split is empty; check data.split_mode / data.fractions")
-    # face contract (issue 12): what the training faces looked like, replayed by predict
-    face = contract_of_cache(cache, splits.train, config.data.margin, config.data.align)
+    # face contract (issue 12): what the training faces looked like, replayed by predict;
+    # measured (a detector on sampled crops) only for a run that is saved. It draws no random
+    # numbers (evenly spaced rows, a deterministic detector), so skipping it leaves training
+    # as it is. With data.align it is cheap (no detector) and checks the cache: always.
+    saved = run_dir is not None and save
+    face = (contract_of_cache(cache, splits.train, config.data.margin, config.data.align)
+            if saved or config.data.align else None)
     preprocess = preprocess_for(config)
     model = _initial_model(config)
     data = FaceDataModule(config, cache, splits)
@@ -377,16 +383,26 @@ def _fit(
         "skipped_steps": guard.summary(),
         "data_skipped": cache.skipped.to_dict(),
     })
-    if run_dir is not None and save:
+    if saved:
         save_run(run_dir, model, cfg_json, metrics)
         write_json(run_dir / SPLITS, splits.groups(cache.table))
-        reference_bank(  # test-time identity normalisation (elim.inference.identity_norm)
-            cache.table["identity"].to_numpy()[splits.train],
-            cache.table[["valence", "arousal"]].to_numpy()[splits.train],
-            lambda rows: infer(model, preprocess, cache, splits.train[rows]).features,
-            k=config.matching.k, seed=config.seed).save(run_dir / REFERENCE_BANK)
+        # test-time identity normalisation (elim.inference.identity_norm)
+        training_bank(model, config, cache, splits.train).save(run_dir / REFERENCE_BANK)
     return FitResult(model, cfg_json, metrics, run_dir if save else None, splits,
                      list(module.train_loss), list(module.val_history))
+
+
+def training_bank(model: torch.nn.Module, config: Config, cache: FaceCache, train: np.ndarray
+                  ) -> ReferenceBank:
+    """The reference bank of a fitted ``model`` (on the CPU): ``config.matching.k`` of the
+    training faces (rows ``train`` of ``cache``) per identity, drawn with ``config.seed``
+    (:func:`elim.matching.reference_bank`), their features inferred on the CPU."""
+    preprocess = preprocess_for(config)
+    table = cache.table
+    return reference_bank(
+        table["identity"].to_numpy()[train], table[["valence", "arousal"]].to_numpy()[train],
+        lambda rows: infer(model, preprocess, cache, train[rows]).features,
+        k=config.matching.k, seed=config.seed)
 
 
 def resume(run_dir: str | Path, *, progress: bool = True, threads: int | None = None

@@ -39,6 +39,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from torch import Tensor
 
 from elim.config import Config
@@ -175,14 +176,17 @@ class ElimModule(L.LightningModule):
         return loss
 
     def _log_step(self, logs: dict[str, Any], batch_size: int) -> None:
-        """Log the step's loss terms, only on the steps the loggers write (every
-        ``log_every_n_steps``) and, for the progress bar, when it is shown: ``self.log`` costs
-        about a millisecond a call, a third of a small model's step on a CPU."""
+        """Log the step's loss terms, only on the steps the loggers write (Lightning's own test,
+        ``should_update_logs``: every ``log_every_n_steps`` and when stopping) and, for
+        Lightning's redrawn progress bar (``TQDMProgressBar``, which shows ``train/loss``),
+        every step; :class:`~elim.training.progress.EpochLines` reads no logged metrics.
+        ``self.log`` costs about a millisecond a call, a third of a small model's step on a
+        CPU."""
         trainer = self._trainer
         if trainer is None:
             return
-        written = (int(trainer.global_step) + 1) % max(1, int(trainer.log_every_n_steps)) == 0
-        if written or trainer.progress_bar_callback is not None:
+        written = bool(trainer._logger_connector.should_update_logs)
+        if written or isinstance(trainer.progress_bar_callback, TQDMProgressBar):
             self.log("train/loss", logs["loss"], prog_bar=True, batch_size=batch_size)
         if written:
             self.log_dict({f"train/{key}": logs[key] for key in _LOGGED if key in logs},

@@ -41,7 +41,6 @@ class EpochLines(ProgressBar):
         self.every_seconds = float(every_seconds)
         self.stream = stream
         self._enabled = True
-        self._losses: list[float] = []
         self._epoch_started = self._last_line = 0.0
 
     def disable(self) -> None:
@@ -59,20 +58,16 @@ class EpochLines(ProgressBar):
         return f"epoch {trainer.current_epoch + 1}{epochs}, step {trainer.global_step}"
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._losses = []
         self._epoch_started = self._last_line = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            self._losses.append(float(loss))
         now = time.monotonic()
         if now - self._last_line >= self.every_seconds:
             self._last_line = now
             self._print(trainer, f"{self._where(trainer)} "
                                  f"({batch_idx + 1}/{trainer.num_training_batches} batches): "
-                                 f"loss {self._mean_loss()}")
+                                 f"loss {_mean_loss(pl_module)}")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         history = getattr(pl_module, "val_history", None) or []
@@ -80,8 +75,13 @@ class EpochLines(ProgressBar):
         if history and history[-1].get("epoch") == trainer.current_epoch:
             val = f", val ccc_mean {history[-1]['ccc_mean']:.4f}"
         seconds = time.monotonic() - self._epoch_started
-        self._print(trainer, f"{self._where(trainer)}: loss {self._mean_loss()}{val} "
+        self._print(trainer, f"{self._where(trainer)}: loss {_mean_loss(pl_module)}{val} "
                              f"({seconds:.1f} s)")
 
-    def _mean_loss(self) -> str:
-        return f"{sum(self._losses) / len(self._losses):.4f}" if self._losses else "n/a"
+
+def _mean_loss(pl_module: L.LightningModule) -> str:
+    """The mean of the epoch's step losses so far, as :class:`elim.training.ElimModule` holds
+    them (``_epoch_loss``; a callback's ``on_train_epoch_end`` runs before the module's, which
+    empties the list); ``n/a`` before the first step."""
+    losses = getattr(pl_module, "_epoch_loss", None) or []
+    return f"{sum(losses) / len(losses):.4f}" if losses else "n/a"
