@@ -35,6 +35,18 @@ def test_bench_predict_json(capsys):
         assert p["photos"] == 2 and p["photos_per_second"] > 0 and p["size"] == "1350x1350 JPEG"
 
 
+def test_a_trained_run_is_timed_with_its_own_face_contract(run_dir, capsys):
+    """--model RUN_DIR: the report names the run and the crop geometry that was timed."""
+    from elim.inference.predictor import load
+
+    assert main(["bench", "predict", "--model", str(run_dir), "--frames", "3", "--detector",
+                 "yunet", "--detect-every", "1", "--photos", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == str(run_dir)
+    assert report["face"] == load(run_dir).face_crop.contract.to_dict()
+    assert report["results"][0]["frames"] == 3
+
+
 def test_unknown_detector_is_refused(capsys):
     import pytest
 

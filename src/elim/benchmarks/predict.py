@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             faces, source = [synthetic_face()], "synthetic face"
         video = make_face_video(Path(tmp) / "face.avi", faces, args.frames)
-        predictor = load(make_random_run(Path(tmp) / "run", args.backbone))
+        predictor = load(args.model or make_random_run(Path(tmp) / "run", args.backbone))
         results = []
         for name in args.detector:
             for size in args.detect_size:
@@ -255,7 +255,9 @@ def run(args: argparse.Namespace) -> int:
         ] if photos else []
     report = {
         "video": f"640x480, {args.frames} frames, one face ({source})",
-        "backbone": args.backbone,
+        "model": args.model or f"{args.backbone} (random weights)",
+        "face": predictor.face_crop.contract.to_dict(),  # the crop geometry that was timed
+        "backbone": predictor.config["model"]["backbone"],
         "image_size": predictor.image_size,
         "threads": {**plan.to_dict(), "torch_now": torch.get_num_threads(),
                     "opencv_now": cv2.getNumThreads()},
@@ -268,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(
-        f"{report['video']}; backbone {args.backbone} ({predictor.image_size} px); threads "
+        f"{report['video']}; model {report['model']} ({predictor.image_size} px, face crop "
+        f"{report['face']['mode']}); threads "
         f"torch {plan.torch}, detector {plan.detector}, opencv {plan.opencv} of {plan.cpus} CPUs"
     )
     head = ["detector", "detect_every", "detect_size", "fps_end_to_end", "fps_decode", "fps_detect",
@@ -316,7 +319,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", type=_ints, default=[1, 5], metavar="K[,K…]", help="settings to compare (default 1,5)")
     p.add_argument("--detect-size", type=_ints, default=[640], metavar="PX[,PX…]", help="longest sides given to the detector (default 640)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--backbone", default="cnn-small")
+    p.add_argument("--model", metavar="RUN_DIR", help="a trained run, timed with its own face contract (default: a random-weight run of --backbone, plain box crops)")
+    p.add_argument("--backbone", default="cnn-small", help="backbone of the random run (default cnn-small)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores but the detector's one)")
     p.add_argument("--photos", type=int, default=24, metavar="N", help="photos for the photos/s row (default 24: the London set; 0: no row)")
     p.add_argument("--json", action="store_true")
